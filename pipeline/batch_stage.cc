@@ -1,0 +1,294 @@
+// batch(n, drop_remainder) and padded_batch(n, drop_remainder, padding_value).
+//
+// batch: the first element of a batch fixes each component's shape and dtype; the stage then
+// allocates one buffer for the whole batch from the runtime's BufferAllocator (heap, or a pinned
+// ring slot) and copies every element straight into its row: one copy, no element is held. A
+// failure of the input in the middle of a batch leaves the rows already written in place, so a
+// caller that continues after the error loses nothing.
+// padded_batch: shapes differ, so it holds the batch's elements until the largest shape is known.
+// Memory: the batch under assembly (and padded_batch's held elements) is charged to the budget.
+#include <algorithm>
+#include <cstring>
+
+#include "pipeline/dataset.h"
+#include "pipeline/stage.h"
+
+namespace stoker {
+namespace {
+
+using detail::StageIterator;
+
+constexpr std::size_t kAlign = 64;
+std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+// One allocation holding every component of a batch of `rows` rows, each component 64-aligned.
+struct BatchLayout {
+  std::vector<DType> dtypes;
+  std::vector<Shape> row_shapes;
+  std::vector<std::size_t> row_bytes, offsets;
+  std::size_t total = 0;
+
+  BatchLayout(const std::vector<DType>& d, const std::vector<Shape>& s, std::int64_t rows)
+      : dtypes(d), row_shapes(s) {
+    for (std::size_t k = 0; k < d.size(); ++k) {
+      row_bytes.push_back(static_cast<std::size_t>(s[k].num_elements()) * dtype_size(d[k]));
+      offsets.push_back(total);
+      total += align_up(row_bytes[k] * static_cast<std::size_t>(rows));
+    }
+  }
+
+  Element make(const std::shared_ptr<std::byte>& storage, std::int64_t rows) const {
+    Element out;
+    for (std::size_t k = 0; k < dtypes.size(); ++k) {
+      std::shared_ptr<std::byte> view(storage, storage.get() + offsets[k]);
+      out.push_back(Tensor(dtypes[k], row_shapes[k].prepend(rows), std::move(view)));
+    }
+    return out;
+  }
+};
+
+class BatchNode final : public DatasetNode {
+ public:
+  BatchNode(NodePtr input, std::int64_t size, bool drop, bool padded, double pad)
+      : input_(std::move(input)), size_(size), drop_(drop), padded_(padded), pad_(pad) {}
+  std::string name() const override { return padded_ ? "padded_batch" : "batch"; }
+  std::int64_t cardinality() const override {
+    std::int64_t n = input_->cardinality();
+    if (n < 0) return n;
+    return drop_ ? n / size_ : (n + size_ - 1) / size_;
+  }
+  std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
+
+  NodePtr input_;
+  std::int64_t size_;
+  bool drop_;
+  bool padded_;
+  double pad_;
+};
+
+Error shape_error(const std::string& stage, std::int64_t record, const std::string& what) {
+  return Error(ErrorCode::kInvalidArgument, what, {stage, "", record});
+}
+
+std::shared_ptr<std::byte> allocate_batch(Runtime& rt, StageCounters& counters, std::size_t bytes,
+                                          const std::string& stage) {
+  std::uint64_t t0 = detail::now_ns();
+  std::shared_ptr<std::byte> p = rt.batch_allocator().allocate(bytes, rt.cancelled());
+  counters.blocked_output_ns.fetch_add(detail::now_ns() - t0, std::memory_order_relaxed);
+  if (!p) throw Error(ErrorCode::kCancelled, "iterator destroyed while waiting for batch memory", {stage});
+  return p;
+}
+
+class BatchIterator final : public StageIterator {
+ public:
+  BatchIterator(const IterationContext& ctx, const BatchNode* n)
+      : StageIterator(ctx, n), n_(n), input_(n->input_->make_iterator(ctx)) {}
+
+  bool next(Element& out) override {
+    Element e;
+    while (rows_ < n_->size_ && input_) {
+      if (!input_->next(e)) {
+        input_.reset();
+        break;
+      }
+      counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+      std::int64_t record = index_++;
+      if (rows_ == 0) start_batch(e);
+      else check_same(e, record);
+      for (std::size_t k = 0; k < e.size(); ++k) {
+        std::size_t rb = layout_->row_bytes[k];
+        if (rb) std::memcpy(storage_.get() + layout_->offsets[k] + rb * static_cast<std::size_t>(rows_), e[k].data(), rb);
+      }
+      ++rows_;
+    }
+    if (rows_ == 0 || (rows_ < n_->size_ && n_->drop_)) {
+      charge_.reset();
+      storage_.reset();
+      return false;
+    }
+    out = layout_->make(storage_, rows_);
+    rows_ = 0;
+    storage_.reset();
+    charge_.reset();
+    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  void start_batch(const Element& e) {
+    std::vector<DType> dtypes;
+    std::vector<Shape> shapes;
+    for (const Tensor& t : e) {
+      dtypes.push_back(t.dtype());
+      shapes.push_back(t.shape());
+    }
+    if (!layout_ || layout_->dtypes != dtypes || layout_->row_shapes != shapes) {
+      layout_.emplace(dtypes, shapes, n_->size_);
+    }
+    storage_ = allocate_batch(rt_, counters_, layout_->total, n_->name());
+    if (!rt_.allocator_reserved()) charge_ = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
+  }
+
+  void check_same(const Element& e, std::int64_t record) const {
+    if (e.size() != layout_->dtypes.size()) {
+      throw shape_error("batch", record, "element has " + std::to_string(e.size()) + " components but the batch's first has " +
+                                             std::to_string(layout_->dtypes.size()));
+    }
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      if (e[k].dtype() != layout_->dtypes[k] || !(e[k].shape() == layout_->row_shapes[k])) {
+        throw shape_error("batch", record,
+                          "component " + std::to_string(k) + " is " + dtype_name(e[k].dtype()) + e[k].shape().to_string() +
+                              " but the batch's first element has " + dtype_name(layout_->dtypes[k]) +
+                              layout_->row_shapes[k].to_string() + "; batch() needs equal shapes, padded_batch() pads them");
+      }
+    }
+  }
+
+  const BatchNode* n_;
+  std::unique_ptr<IteratorNode> input_;
+  std::optional<BatchLayout> layout_;
+  std::shared_ptr<std::byte> storage_;
+  MemoryCharge charge_;
+  std::int64_t rows_ = 0;
+  std::int64_t index_ = 0;
+};
+
+template <class T>
+void fill_value(std::byte* dst, std::size_t count, double v) {
+  T x = static_cast<T>(v);
+  T* p = reinterpret_cast<T*>(dst);
+  std::fill(p, p + count, x);
+}
+
+void fill_padding(std::byte* dst, DType dtype, std::size_t count, double v) {
+  if (v == 0) {
+    std::memset(dst, 0, count * dtype_size(dtype));
+    return;
+  }
+  switch (dtype) {
+    case DType::kU8: return fill_value<std::uint8_t>(dst, count, v);
+    case DType::kI8: return fill_value<std::int8_t>(dst, count, v);
+    case DType::kI16: return fill_value<std::int16_t>(dst, count, v);
+    case DType::kI32: return fill_value<std::int32_t>(dst, count, v);
+    case DType::kI64: return fill_value<std::int64_t>(dst, count, v);
+    case DType::kF32: return fill_value<float>(dst, count, v);
+    case DType::kF64: return fill_value<double>(dst, count, v);
+    default:
+      throw Error(ErrorCode::kUnsupported, std::string("padded_batch: non-zero padding of ") + dtype_name(dtype),
+                  {"padded_batch"});
+  }
+}
+
+// Copies `src` (shape s) into the top-left corner of `dst` (shape d, same rank, d >= s).
+void copy_padded(std::byte* dst, const Shape& d, const std::byte* src, const Shape& s, std::size_t esize) {
+  if (s.rank() == 0) {
+    std::memcpy(dst, src, esize);
+    return;
+  }
+  if (s.rank() == 1) {
+    std::memcpy(dst, src, static_cast<std::size_t>(s[0]) * esize);
+    return;
+  }
+  Shape dsub = d.drop_front(), ssub = s.drop_front();
+  std::size_t dstride = static_cast<std::size_t>(dsub.num_elements()) * esize;
+  std::size_t sstride = static_cast<std::size_t>(ssub.num_elements()) * esize;
+  for (std::int64_t i = 0; i < s[0]; ++i) {
+    copy_padded(dst + static_cast<std::size_t>(i) * dstride, dsub, src + static_cast<std::size_t>(i) * sstride, ssub, esize);
+  }
+}
+
+class PaddedBatchIterator final : public StageIterator {
+ public:
+  PaddedBatchIterator(const IterationContext& ctx, const BatchNode* n)
+      : StageIterator(ctx, n), n_(n), input_(n->input_->make_iterator(ctx)) {}
+
+  bool next(Element& out) override {
+    Element e;
+    while (static_cast<std::int64_t>(held_.size()) < n_->size_ && input_) {
+      if (!input_->next(e)) {
+        input_.reset();
+        break;
+      }
+      counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+      std::int64_t record = index_++;
+      if (!held_.empty()) check_compatible(e, record);
+      charges_.emplace_back(&rt_.budget(), &counters_, e.nbytes());
+      held_.push_back(std::move(e));
+    }
+    std::int64_t rows = static_cast<std::int64_t>(held_.size());
+    if (rows == 0 || (rows < n_->size_ && n_->drop_)) {
+      held_.clear();
+      charges_.clear();
+      return false;
+    }
+    std::vector<DType> dtypes;
+    std::vector<Shape> shapes;
+    for (const Tensor& t : held_[0]) {
+      dtypes.push_back(t.dtype());
+      shapes.push_back(t.shape());
+    }
+    for (const Element& h : held_) {
+      for (std::size_t k = 0; k < h.size(); ++k) {
+        for (int d = 0; d < shapes[k].rank(); ++d) shapes[k][d] = std::max(shapes[k][d], h[k].shape()[d]);
+      }
+    }
+    BatchLayout layout(dtypes, shapes, rows);
+    std::shared_ptr<std::byte> storage = allocate_batch(rt_, counters_, layout.total, "padded_batch");
+    for (std::size_t k = 0; k < dtypes.size(); ++k) {
+      std::byte* base = storage.get() + layout.offsets[k];
+      std::size_t esize = dtype_size(dtypes[k]);
+      fill_padding(base, dtypes[k], static_cast<std::size_t>(shapes[k].num_elements() * rows), n_->pad_);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        copy_padded(base + layout.row_bytes[k] * static_cast<std::size_t>(r), shapes[k],
+                    held_[static_cast<std::size_t>(r)][k].data(), held_[static_cast<std::size_t>(r)][k].shape(), esize);
+      }
+    }
+    out = layout.make(storage, rows);
+    held_.clear();
+    charges_.clear();
+    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  void check_compatible(const Element& e, std::int64_t record) const {
+    const Element& first = held_.front();
+    if (e.size() != first.size()) {
+      throw shape_error("padded_batch", record, "element has " + std::to_string(e.size()) +
+                                                    " components but the batch's first has " + std::to_string(first.size()));
+    }
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      if (e[k].dtype() != first[k].dtype() || e[k].shape().rank() != first[k].shape().rank()) {
+        throw shape_error("padded_batch", record,
+                          "component " + std::to_string(k) + " is " + dtype_name(e[k].dtype()) + e[k].shape().to_string() +
+                              " but the batch's first element has " + dtype_name(first[k].dtype()) +
+                              first[k].shape().to_string() + "; padded_batch() needs the same dtype and rank");
+      }
+    }
+  }
+
+  const BatchNode* n_;
+  std::unique_ptr<IteratorNode> input_;
+  std::vector<Element> held_;
+  std::vector<MemoryCharge> charges_;
+  std::int64_t index_ = 0;
+};
+
+std::unique_ptr<IteratorNode> BatchNode::make_iterator(const IterationContext& ctx) const {
+  if (padded_) return std::make_unique<PaddedBatchIterator>(ctx, this);
+  return std::make_unique<BatchIterator>(ctx, this);
+}
+
+}  // namespace
+
+Dataset Dataset::batch(std::int64_t batch_size, bool drop_remainder) const {
+  if (batch_size < 1) throw Error(ErrorCode::kInvalidArgument, "batch: batch_size must be >= 1");
+  return Dataset(std::make_shared<BatchNode>(node_, batch_size, drop_remainder, false, 0.0));
+}
+
+Dataset Dataset::padded_batch(std::int64_t batch_size, bool drop_remainder, double padding_value) const {
+  if (batch_size < 1) throw Error(ErrorCode::kInvalidArgument, "padded_batch: batch_size must be >= 1");
+  return Dataset(std::make_shared<BatchNode>(node_, batch_size, drop_remainder, true, padding_value));
+}
+
+}  // namespace stoker

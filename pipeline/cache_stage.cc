@@ -1,0 +1,153 @@
+// cache() and cache(path): the first complete pass records its input, later passes replay it.
+//
+// In memory: elements are kept while the cache holds under half of the memory budget (and the
+// budget has room); the rest spill to an anonymous temporary file. The contents live in the
+// Runtime (per Iterator), so repeat() epochs share them. A pass that stops before the end of its
+// input (early destruction, take()) discards what it recorded; the next pass starts over.
+// To a file: the first pass writes "<path>.partial-*" and publishes <path> by rename at the end
+// (cache_file.h); any pass, in this run or a later one, that finds a complete <path> reads it
+// instead of running the input.
+#include "pipeline/cache_file.h"
+#include "pipeline/dataset.h"
+#include "pipeline/stage.h"
+
+namespace stoker {
+namespace {
+
+using detail::CacheReader;
+using detail::CacheWriter;
+using detail::StageIterator;
+
+struct MemoryCache {
+  std::vector<Element> elements;
+  std::vector<MemoryCharge> charges;
+  std::size_t bytes = 0;
+  std::unique_ptr<CacheWriter> spill;
+  bool complete = false;
+
+  void clear() {
+    elements.clear();
+    charges.clear();
+    bytes = 0;
+    spill.reset();
+    complete = false;
+  }
+};
+
+class CacheNode final : public DatasetNode {
+ public:
+  CacheNode(NodePtr input, std::string path) : input_(std::move(input)), path_(std::move(path)) {}
+  std::string name() const override { return "cache"; }
+  std::int64_t cardinality() const override { return input_->cardinality(); }
+  std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
+
+  NodePtr input_;
+  std::string path_;  // empty: in memory
+};
+
+class MemoryCacheIterator final : public StageIterator {
+ public:
+  MemoryCacheIterator(const IterationContext& ctx, const CacheNode* n)
+      : StageIterator(ctx, n), cache_(rt_.state<MemoryCache>(n, [] { return std::make_shared<MemoryCache>(); })) {
+    if (cache_->complete) {
+      if (cache_->spill) spill_reader_ = std::make_unique<CacheReader>(cache_->spill->fd(), cache_->spill->count(), "<cache spill file>");
+    } else {
+      cache_->clear();
+      input_ = n->input_->make_iterator(ctx);
+    }
+  }
+
+  ~MemoryCacheIterator() override {
+    if (input_) cache_->clear();  // stopped before the end: never replay a partial pass
+  }
+
+  bool next(Element& out) override {
+    if (!input_) return replay(out);
+    if (!input_->next(out)) {
+      input_.reset();
+      if (cache_->spill) cache_->spill->finish();
+      cache_->complete = true;
+      return false;
+    }
+    counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+    std::size_t b = out.nbytes();
+    const MemoryBudget& budget = rt_.budget();
+    if (!cache_->spill && cache_->bytes + b <= budget.limit() / 2 && budget.has_room(b)) {
+      cache_->elements.push_back(out);
+      cache_->charges.emplace_back(&rt_.budget(), &counters_, b);
+      cache_->bytes += b;
+    } else {
+      if (!cache_->spill) cache_->spill = std::make_unique<CacheWriter>("");
+      cache_->spill->append(out);
+    }
+    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  bool replay(Element& out) {
+    if (pos_ < cache_->elements.size()) {
+      out = cache_->elements[pos_++];
+    } else if (!spill_reader_ || !spill_reader_->next(out)) {
+      return false;
+    }
+    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  std::shared_ptr<MemoryCache> cache_;
+  std::unique_ptr<IteratorNode> input_;  // set while recording
+  std::size_t pos_ = 0;
+  std::unique_ptr<CacheReader> spill_reader_;
+};
+
+class FileCacheIterator final : public StageIterator {
+ public:
+  FileCacheIterator(const IterationContext& ctx, const CacheNode* n) : StageIterator(ctx, n) {
+    if (detail::cache_file_complete(n->path_)) {
+      reader_ = CacheReader::open(n->path_);
+    } else {
+      writer_ = std::make_unique<CacheWriter>(n->path_);
+      input_ = n->input_->make_iterator(ctx);
+    }
+  }
+
+  bool next(Element& out) override {
+    if (reader_) {
+      if (!reader_->next(out)) return false;
+      counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    if (!input_) return false;
+    if (!input_->next(out)) {
+      input_.reset();
+      writer_->finish();
+      return false;
+    }
+    counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+    writer_->append(out);
+    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  std::unique_ptr<CacheReader> reader_;
+  std::unique_ptr<CacheWriter> writer_;  // destroyed unfinished: removes its partial file
+  std::unique_ptr<IteratorNode> input_;
+};
+
+std::unique_ptr<IteratorNode> CacheNode::make_iterator(const IterationContext& ctx) const {
+  if (path_.empty()) return std::make_unique<MemoryCacheIterator>(ctx, this);
+  return std::make_unique<FileCacheIterator>(ctx, this);
+}
+
+}  // namespace
+
+Dataset Dataset::cache() const { return Dataset(std::make_shared<CacheNode>(node_, "")); }
+
+Dataset Dataset::cache(std::string path) const {
+  if (path.empty()) throw Error(ErrorCode::kInvalidArgument, "cache: empty path (use cache() for memory)");
+  return Dataset(std::make_shared<CacheNode>(node_, std::move(path)));
+}
+
+}  // namespace stoker

@@ -1,0 +1,41 @@
+// Iterator: a running pipeline. Move-only; owns its Runtime and stage iterators.
+//
+// Destroying an Iterator mid-epoch cancels it: no new work starts, work in flight finishes its
+// current element, background threads are joined, and every buffer is freed before the
+// destructor returns.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "pipeline/element.h"
+#include "pipeline/node.h"
+#include "pipeline/stats.h"
+
+namespace stoker {
+
+class Runtime;
+
+class Iterator {
+ public:
+  // `graph` keeps the description alive while its stages run.
+  Iterator(std::shared_ptr<Runtime> runtime, NodePtr graph, std::unique_ptr<IteratorNode> root);
+  Iterator(Iterator&&) noexcept;
+  Iterator& operator=(Iterator&&) noexcept;
+  ~Iterator();
+
+  // The next element, or std::nullopt at the end. Throws stoker::Error for a bad element; a
+  // later call continues after it.
+  std::optional<Element> next();
+  bool next(Element& out);
+
+  PipelineStats stats() const;
+
+ private:
+  void reset();
+  std::shared_ptr<Runtime> runtime_;
+  NodePtr graph_;
+  std::unique_ptr<IteratorNode> root_;
+};
+
+}  // namespace stoker

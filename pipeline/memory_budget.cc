@@ -1,0 +1,46 @@
+// MemoryBudget accounting: lock-free charge/release with a running peak.
+#include "pipeline/memory_budget.h"
+
+#include "pipeline/stats.h"
+
+namespace stoker {
+
+void MemoryBudget::charge(std::size_t bytes) {
+  std::size_t now = used_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  std::size_t peak = peak_.load(std::memory_order_relaxed);
+  while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+void StageCounters::add_bytes(std::int64_t delta) {
+  std::int64_t now = bytes_held.fetch_add(delta, std::memory_order_relaxed) + delta;
+  std::int64_t peak = peak_bytes.load(std::memory_order_relaxed);
+  while (now > peak && !peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+MemoryCharge::MemoryCharge(MemoryBudget* budget, StageCounters* stage, std::size_t bytes)
+    : budget_(budget), stage_(stage), bytes_(bytes) {
+  if (budget_) budget_->charge(bytes_);
+  if (stage_) stage_->add_bytes(static_cast<std::int64_t>(bytes_));
+}
+
+MemoryCharge& MemoryCharge::operator=(MemoryCharge&& o) noexcept {
+  if (this != &o) {
+    reset();
+    budget_ = std::exchange(o.budget_, nullptr);
+    stage_ = std::exchange(o.stage_, nullptr);
+    bytes_ = std::exchange(o.bytes_, 0);
+  }
+  return *this;
+}
+
+void MemoryCharge::reset() {
+  if (budget_) budget_->release(bytes_);
+  if (stage_) stage_->add_bytes(-static_cast<std::int64_t>(bytes_));
+  budget_ = nullptr;
+  stage_ = nullptr;
+  bytes_ = 0;
+}
+
+}  // namespace stoker

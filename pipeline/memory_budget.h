@@ -1,0 +1,59 @@
+// MemoryBudget and MemoryCharge: the one byte budget shared by every buffer of a running pipeline.
+//
+// Invariant: budget.used() is the sum of the live MemoryCharges of all stages (plus the bytes an
+// allocator reserves up front, e.g. a pinned ring). Stages that buffer *optionally* (prefetch
+// queue, map window, shuffle buffer, in-memory cache) ask has_room() before taking on more and
+// wait, shrink or spill otherwise. A stage may always hold the one element or batch it needs to
+// make progress, so the bound is: peak <= limit + (number of buffering stages) x (largest element
+// or batch). Stats report the peak so the bound can be checked.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+namespace stoker {
+
+struct StageCounters;
+
+class MemoryBudget {
+ public:
+  explicit MemoryBudget(std::size_t limit) : limit_(limit) {}
+
+  std::size_t limit() const { return limit_; }
+  std::size_t used() const { return used_.load(std::memory_order_relaxed); }
+  std::size_t peak() const { return peak_.load(std::memory_order_relaxed); }
+  bool has_room(std::size_t bytes) const { return used() + bytes <= limit_; }
+
+  void charge(std::size_t bytes);
+  void release(std::size_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+ private:
+  std::size_t limit_;
+  std::atomic<std::size_t> used_{0};
+  std::atomic<std::size_t> peak_{0};
+};
+
+// Bytes held by one stage, charged to the budget and to the stage's counters for as long as the
+// charge lives. Move-only.
+class MemoryCharge {
+ public:
+  MemoryCharge() = default;
+  MemoryCharge(MemoryBudget* budget, StageCounters* stage, std::size_t bytes);
+  MemoryCharge(MemoryCharge&& o) noexcept { *this = std::move(o); }
+  MemoryCharge& operator=(MemoryCharge&& o) noexcept;
+  MemoryCharge(const MemoryCharge&) = delete;
+  MemoryCharge& operator=(const MemoryCharge&) = delete;
+  ~MemoryCharge() { reset(); }
+
+  std::size_t bytes() const { return bytes_; }
+  void reset();
+
+ private:
+  MemoryBudget* budget_ = nullptr;
+  StageCounters* stage_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace stoker

@@ -1,0 +1,103 @@
+// Runtime: arena, budget, counters and the error log of one running pipeline.
+#include "pipeline/runtime.h"
+
+#include <cstdio>
+#include <thread>
+
+namespace stoker {
+namespace {
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace
+
+Runtime::Runtime(Options options)
+    : options_(std::move(options)),
+      num_threads_(resolve_threads(options_.num_threads)),
+      budget_(options_.memory_budget),
+      allocator_(options_.batch_allocator ? options_.batch_allocator : std::make_shared<HeapAllocator>()),
+      // No slot reserved for external threads: the stage that submits work waits on its result,
+      // so all num_threads slots are for workers.
+      arena_(num_threads_, 0) {
+  if (std::size_t reserved = allocator_->reserved_bytes()) {
+    allocator_charge_ = MemoryCharge(&budget_, nullptr, reserved);
+  }
+}
+
+Runtime::~Runtime() = default;
+
+StageCounters& Runtime::counters(const void* key, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& slot = counters_[key];
+  if (!slot) {
+    slot = std::make_unique<StageCounters>();
+    slot->name = name;
+    slot->ordinal = static_cast<int>(counters_in_order_.size());
+    counters_in_order_.push_back(slot.get());
+  }
+  return *slot;
+}
+
+void Runtime::log_error(const std::string& message) {
+  std::lock_guard lock(mu_);
+  ++errors_seen_;
+  if (first_errors_.size() < options_.max_logged_errors) first_errors_.push_back(message);
+}
+
+bool Runtime::skip_error(StageCounters& stage, const Error& error) {
+  log_error(error.what());
+  if (options_.error_policy != ErrorPolicy::kSkip) return false;
+  stage.skipped.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  ++skipped_;
+  return true;
+}
+
+PipelineStats Runtime::stats() const {
+  PipelineStats s;
+  std::lock_guard lock(mu_);
+  for (const StageCounters* c : counters_in_order_) {
+    StageStats st;
+    st.name = c->name;
+    st.elements_in = c->elements_in.load(std::memory_order_relaxed);
+    st.elements_out = c->elements_out.load(std::memory_order_relaxed);
+    st.skipped = c->skipped.load(std::memory_order_relaxed);
+    st.bytes_held = c->bytes_held.load(std::memory_order_relaxed);
+    st.peak_bytes = c->peak_bytes.load(std::memory_order_relaxed);
+    st.wait_input_s = static_cast<double>(c->wait_input_ns.load(std::memory_order_relaxed)) * 1e-9;
+    st.blocked_output_s = static_cast<double>(c->blocked_output_ns.load(std::memory_order_relaxed)) * 1e-9;
+    s.stages.push_back(std::move(st));
+  }
+  s.memory_budget = budget_.limit();
+  s.bytes_held = budget_.used();
+  s.peak_bytes = budget_.peak();
+  s.skipped = skipped_;
+  s.errors_seen = errors_seen_;
+  s.first_errors = first_errors_;
+  return s;
+}
+
+std::string PipelineStats::to_string() const {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-14s %12s %12s %8s %12s %12s %10s %10s\n", "stage", "in", "out",
+                "skipped", "bytes", "peak bytes", "wait in s", "blocked s");
+  out += line;
+  for (const StageStats& s : stages) {
+    std::snprintf(line, sizeof line, "%-14s %12llu %12llu %8llu %12lld %12lld %10.3f %10.3f\n", s.name.c_str(),
+                  static_cast<unsigned long long>(s.elements_in), static_cast<unsigned long long>(s.elements_out),
+                  static_cast<unsigned long long>(s.skipped), static_cast<long long>(s.bytes_held),
+                  static_cast<long long>(s.peak_bytes), s.wait_input_s, s.blocked_output_s);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "memory: %zu held, %zu peak of %zu budget; %llu skipped\n", bytes_held, peak_bytes,
+                memory_budget, static_cast<unsigned long long>(skipped));
+  out += line;
+  return out;
+}
+
+}  // namespace stoker

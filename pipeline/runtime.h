@@ -1,0 +1,82 @@
+// Runtime: what every stage of one running Iterator shares.
+//
+// Owns the TBB arena (the only place parallel work runs, sized by Options::num_threads), the
+// memory budget, the cancellation flag, the per-stage counters and per-iterator stage state
+// (e.g. a cache's contents, which must outlive the stage iterators that repeat() re-creates
+// each epoch). Outlives every IteratorNode of its Iterator.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <oneapi/tbb/task_arena.h>
+
+#include "pipeline/error.h"
+#include "pipeline/memory_budget.h"
+#include "pipeline/options.h"
+#include "pipeline/stats.h"
+
+namespace stoker {
+
+class Runtime {
+ public:
+  explicit Runtime(Options options);
+  ~Runtime();
+
+  const Options& options() const { return options_; }
+  int num_threads() const { return num_threads_; }
+  tbb::task_arena& arena() { return arena_; }
+  MemoryBudget& budget() { return budget_; }
+  BufferAllocator& batch_allocator() { return *allocator_; }
+  bool allocator_reserved() const { return allocator_->reserved_bytes() > 0; }
+
+  const std::atomic<bool>& cancelled() const { return cancelled_; }
+  void cancel() { cancelled_.store(true); }
+  bool is_cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+  // The counters of the stage described by `key` (its DatasetNode); created on first use, stable
+  // for the Runtime's life, so a stage re-created each epoch keeps counting into the same place.
+  StageCounters& counters(const void* key, const std::string& name);
+
+  // Per-iterator state of the stage `key`, created by `make` on first use.
+  template <class T, class Make>
+  std::shared_ptr<T> state(const void* key, Make make) {
+    std::lock_guard lock(mu_);
+    auto& slot = state_[key];
+    if (!slot) slot = make();
+    return std::static_pointer_cast<T>(slot);
+  }
+
+  // Applies the error policy to `error` raised by `stage`. Returns true when the element must be
+  // skipped (ErrorPolicy::kSkip: counted and logged); false when the caller must throw it.
+  bool skip_error(StageCounters& stage, const Error& error);
+  void log_error(const std::string& message);
+
+  PipelineStats stats() const;
+
+ private:
+  Options options_;
+  int num_threads_;
+  MemoryBudget budget_;
+  std::shared_ptr<BufferAllocator> allocator_;
+  MemoryCharge allocator_charge_;
+  std::atomic<bool> cancelled_{false};
+  tbb::task_arena arena_;
+
+  mutable std::mutex mu_;
+  std::map<const void*, std::unique_ptr<StageCounters>> counters_;
+  std::vector<StageCounters*> counters_in_order_;
+  std::map<const void*, std::shared_ptr<void>> state_;
+  std::uint64_t skipped_ = 0;
+  std::uint64_t errors_seen_ = 0;
+  std::vector<std::string> first_errors_;
+};
+
+}  // namespace stoker

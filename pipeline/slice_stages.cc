@@ -1,0 +1,130 @@
+// Stages that pass a subset of their input through unchanged: filter, take, skip, shard.
+#include "pipeline/dataset.h"
+#include "pipeline/stage.h"
+
+namespace stoker {
+namespace {
+
+using detail::StageIterator;
+
+class FilterNode final : public DatasetNode {
+ public:
+  FilterNode(NodePtr input, FilterFn pred) : input_(std::move(input)), pred_(std::move(pred)) {}
+  std::string name() const override { return "filter"; }
+  std::int64_t cardinality() const override {
+    return input_->cardinality() == kInfiniteCardinality ? kInfiniteCardinality : kUnknownCardinality;
+  }
+  std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override {
+    class It final : public StageIterator {
+     public:
+      It(const IterationContext& ctx, const FilterNode* n)
+          : StageIterator(ctx, n), n_(n), input_(n->input_->make_iterator(ctx)) {}
+      bool next(Element& out) override {
+        while (input_->next(out)) {
+          std::int64_t record = index_++;
+          counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+          bool keep;
+          try {
+            keep = n_->pred_(out);
+          } catch (...) {
+            Error e = detail::current_error_as({"filter", "", record});
+            if (rt_.skip_error(counters_, e)) continue;
+            throw e;
+          }
+          if (keep) {
+            counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+            return true;
+          }
+        }
+        return false;
+      }
+
+     private:
+      const FilterNode* n_;
+      std::unique_ptr<IteratorNode> input_;
+      std::int64_t index_ = 0;
+    };
+    return std::make_unique<It>(ctx, this);
+  }
+
+ private:
+  NodePtr input_;
+  FilterFn pred_;
+};
+
+// take(n), skip(n) and generic shard(num, index) are one stage: keep input positions
+// p >= begin, p < end, (p - begin) % stride == 0.
+class SliceNode final : public DatasetNode {
+ public:
+  SliceNode(NodePtr input, std::string name, std::int64_t begin, std::int64_t end, std::int64_t stride)
+      : input_(std::move(input)), name_(std::move(name)), begin_(begin), end_(end), stride_(stride) {}
+  std::string name() const override { return name_; }
+  std::int64_t cardinality() const override {
+    std::int64_t n = input_->cardinality();
+    if (n == kUnknownCardinality) return n;
+    if (n == kInfiniteCardinality) return end_ < 0 ? n : (end_ - begin_ + stride_ - 1) / stride_;
+    std::int64_t end = end_ < 0 ? n : std::min(n, end_);
+    return end <= begin_ ? 0 : (end - begin_ + stride_ - 1) / stride_;
+  }
+  std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override {
+    class It final : public StageIterator {
+     public:
+      It(const IterationContext& ctx, const SliceNode* n) : StageIterator(ctx, n), n_(n) {
+        if (n_->end_ != 0) input_ = n_->input_->make_iterator(ctx);
+      }
+      bool next(Element& out) override {
+        while (input_ && (n_->end_ < 0 || pos_ < n_->end_)) {
+          std::int64_t p = pos_;
+          if (!input_->next(out)) break;
+          ++pos_;
+          counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+          if (p >= n_->begin_ && (p - n_->begin_) % n_->stride_ == 0) {
+            counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+            return true;
+          }
+        }
+        input_.reset();  // done: release the input's buffers now, not at destruction
+        return false;
+      }
+
+     private:
+      const SliceNode* n_;
+      std::unique_ptr<IteratorNode> input_;
+      std::int64_t pos_ = 0;
+    };
+    return std::make_unique<It>(ctx, this);
+  }
+
+ private:
+  NodePtr input_;
+  std::string name_;
+  std::int64_t begin_, end_, stride_;
+};
+
+}  // namespace
+
+Dataset Dataset::filter(FilterFn predicate) const {
+  if (!predicate) throw Error(ErrorCode::kInvalidArgument, "filter: empty predicate");
+  return Dataset(std::make_shared<FilterNode>(node_, std::move(predicate)));
+}
+
+Dataset Dataset::take(std::int64_t count) const {
+  if (count < -1) throw Error(ErrorCode::kInvalidArgument, "take: count must be >= 0, or -1 for all");
+  return Dataset(std::make_shared<SliceNode>(node_, "take", 0, count, 1));
+}
+
+Dataset Dataset::skip(std::int64_t count) const {
+  if (count < 0) throw Error(ErrorCode::kInvalidArgument, "skip: count must be >= 0");
+  return Dataset(std::make_shared<SliceNode>(node_, "skip", count, -1, 1));
+}
+
+Dataset Dataset::shard(std::int64_t num_shards, std::int64_t index) const {
+  if (num_shards < 1 || index < 0 || index >= num_shards) {
+    throw Error(ErrorCode::kInvalidArgument, "shard: need num_shards >= 1 and 0 <= index < num_shards, got " +
+                                                 std::to_string(num_shards) + ", " + std::to_string(index));
+  }
+  if (NodePtr own = node_->shard_source(num_shards, index)) return Dataset(std::move(own));
+  return Dataset(std::make_shared<SliceNode>(node_, "shard", index, -1, num_shards));
+}
+
+}  // namespace stoker
