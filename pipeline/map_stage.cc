@@ -136,23 +136,22 @@ class MapIterator final : public StageIterator {
       c->items.reserve(chunk);
       std::size_t bytes = 0;
       while (c->items.size() < chunk) {
-        Item item;
+        Item& item = c->items.emplace_back();  // filled in place: elements are moved once
         try {
           if (!input_->next(item.element)) {
+            c->items.pop_back();
             input_.reset();
             break;
           }
         } catch (...) {
           item.error = std::current_exception();
           item.from_upstream = true;
-          c->items.push_back(std::move(item));
           input_blocked_ = true;  // pull again only after this error has been delivered
           break;
         }
         counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
         item.index = next_index_++;
         bytes += item.element.nbytes();
-        c->items.push_back(std::move(item));
       }
       if (c->items.empty()) return;
       last_chunk_bytes_ = bytes;

@@ -175,7 +175,8 @@ TEST_P(StageEdgeCases, Restarted) {
   auto again = collect(ds, options());
   auto fresh = collect(build(10), options());
   EXPECT_FALSE(again.error);
-  EXPECT_EQ(again.out, fresh.out);  // same seed: same order, even for shuffle
+  // Same seed: same order, even for shuffle (only unordered map may differ run to run).
+  if (GetParam().stage.ordered || GetParam().stage.name == "shuffle") EXPECT_EQ(again.out, fresh.out);
   expect_matches(again.out, GetParam().stage.reference(iota(10)));
 }
 

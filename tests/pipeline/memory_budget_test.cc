@@ -75,7 +75,7 @@ TEST(MemoryBudget, StagesReportTheirLiveBytesAndTheySumToTheTotal) {
     for (const StageStats& st : s.stages) sum += st.bytes_held;
   }
   EXPECT_EQ(static_cast<std::size_t>(sum), s.bytes_held) << s.to_string();
-  EXPECT_GT(s.bytes_held, 64 * kElementBytes) << "shuffle buffer is held" << s.to_string();
+  EXPECT_GE(s.bytes_held, 63 * kElementBytes) << "the shuffle buffer (64, one just taken) is held\n" << s.to_string();
   EXPECT_NE(s.to_string().find("shuffle"), std::string::npos);
 }
 
