@@ -177,7 +177,6 @@ TEST(CacheSemantics, CacheThenShuffleReadsOnceAndReshufflesEachEpoch) {
                    .repeat(3);
   auto all = concat(collect(ds).out);
   ASSERT_EQ(all.size(), 90u);
-  for (auto v : all) printf("%ld ", (long)v); printf("\n");
   EXPECT_EQ(calls->load(), 30);
   Values e0(all.begin(), all.begin() + 30), e1(all.begin() + 30, all.begin() + 60);
   EXPECT_EQ(sorted(e0), range_values(30));
