@@ -184,7 +184,9 @@ class Hdf5Iterator final : public StageIterator {
         std::lock_guard lock(shared_->mu);
         ++shared_->in_flight;
       }
-      rt_.arena().enqueue([shared = shared_, p, meta = n_->meta_, file = file_.get(), name = &n_->options_.name,
+      // The task holds no owning reference to the block: its MemoryCharges point into the Runtime,
+      // which may go away right after the destructor has seen in_flight reach zero.
+      rt_.arena().enqueue([shared = shared_, p = p.get(), meta = n_->meta_, file = file_.get(), name = &n_->options_.name,
                            rt = &rt_, counters = &counters_] {
         detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
         std::lock_guard lock(shared->mu);
