@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/error.h"
 #include "pipeline/tensor.h"
 
 namespace stoker {
