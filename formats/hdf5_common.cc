@@ -1,6 +1,8 @@
 // HDF5 lock, handles, error-stack capture and dtype mapping (see hdf5_common.h).
 #include "formats/hdf5_common.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 
 namespace stoker::detail {
@@ -10,6 +12,20 @@ std::recursive_mutex& hdf5_mutex() {
   return mu;
 }
 
+namespace {
+
+std::atomic<std::uint64_t> g_lock_held_ns{0};
+thread_local int t_lock_depth = 0;
+
+std::int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::uint64_t hdf5_lock_held_ns() { return g_lock_held_ns.load(std::memory_order_relaxed); }
+
 Hdf5Lock::Hdf5Lock() : lock_(hdf5_mutex()) {
   static const bool initialised = [] {
     H5open();
@@ -17,6 +33,28 @@ Hdf5Lock::Hdf5Lock() : lock_(hdf5_mutex()) {
     return true;
   }();
   (void)initialised;
+  acquired();
+}
+
+void Hdf5Lock::acquired() {
+  if (t_lock_depth++ == 0) since_ns_ = mono_ns();
+}
+
+void Hdf5Lock::unlock() {
+  if (--t_lock_depth == 0 && since_ns_ >= 0) {
+    g_lock_held_ns.fetch_add(static_cast<std::uint64_t>(mono_ns() - since_ns_), std::memory_order_relaxed);
+  }
+  since_ns_ = -1;
+  lock_.unlock();
+}
+
+void Hdf5Lock::lock() {
+  lock_.lock();
+  acquired();
+}
+
+Hdf5Lock::~Hdf5Lock() {
+  if (lock_.owns_lock()) unlock();
 }
 
 void H5Id::reset() {

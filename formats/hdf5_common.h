@@ -26,15 +26,25 @@ namespace stoker::detail {
 std::recursive_mutex& hdf5_mutex();
 
 // Holds the process-wide HDF5 lock; the first one ever also initialises libhdf5 quietly.
+// The time the lock is held (outermost holder only) is summed into hdf5_lock_held_ns(): with T
+// threads decoding, the speedup over one thread is bounded by total time / lock time (Amdahl).
 class Hdf5Lock {
  public:
   Hdf5Lock();
-  void unlock() { lock_.unlock(); }
-  void lock() { lock_.lock(); }
+  ~Hdf5Lock();
+  Hdf5Lock(const Hdf5Lock&) = delete;
+  Hdf5Lock& operator=(const Hdf5Lock&) = delete;
+  void unlock();
+  void lock();
 
  private:
+  void acquired();
   std::unique_lock<std::recursive_mutex> lock_;
+  std::int64_t since_ns_ = -1;  // set while this holder is the outermost one
 };
+
+// Nanoseconds the HDF5 lock has been held in this process so far.
+std::uint64_t hdf5_lock_held_ns();
 
 // An HDF5 identifier (file, dataset, dataspace, type, property list) released on destruction,
 // under the lock. Move-only; never throws from the destructor.

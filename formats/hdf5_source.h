@@ -68,8 +68,11 @@ struct Hdf5Options {
   // Rows per block; 0: derived from block_bytes. Rounded up to whole chunks of the dataset with the
   // most bytes per row.
   std::int64_t block_rows = 0;
-  // Target bytes per block (all datasets together) when block_rows is 0.
-  std::size_t block_bytes = std::size_t{16} << 20;
+  // Target bytes per block (all datasets together) when block_rows is 0. A few MiB keeps a block
+  // in the CPU caches between its read and its rows' copies (measured: 4 MiB blocks cost 35% less
+  // CPU than 16 MiB, 64 MiB twice as much); it also bounds the source's memory and is the unit of
+  // block shuffle.
+  std::size_t block_bytes = std::size_t{4} << 20;
   // Blocks read and decoded ahead of the one being consumed.
   int read_ahead_blocks = 1;
   // Permute the order of blocks each epoch (seeded; see the header comment).
