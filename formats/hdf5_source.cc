@@ -6,8 +6,11 @@
 //    consumed (current_) is not in it. window_.size() <= read_ahead_blocks + (current_ ? 0 : 1).
 //  - A started block is read by exactly one arena task; shared_->in_flight counts them and the
 //    destructor waits for it to reach zero, so no task outlives the iterator or its file handles.
-//  - Fixed-size block buffers come from pool_ (only touched by the consumer thread); every buffer
-//    is either in pool_ or in exactly one block.
+//  - Fixed-size block buffers come from hub_ (a free list per size). Copying mode: a buffer is in
+//    the free list or in exactly one block, and the block's charge covers it. Zero-copy mode: a
+//    buffer is leased: rows alias it, it is charged from lease to the drop of its last reference
+//    (its deleter returns it to the free list), and the iterator's destructor releases whatever
+//    is still leased from the budget before the Runtime can go away.
 #include "formats/hdf5_source.h"
 
 #include <condition_variable>
@@ -68,6 +71,75 @@ struct Shared {
   std::atomic<bool> stop{false};
 };
 
+// Free list and leases of block buffers; shared with the deleters of leased buffers, which may run
+// on any thread, after the iterator is gone.
+class BufferHub : public std::enable_shared_from_this<BufferHub> {
+ public:
+  BufferHub(MemoryBudget* budget, StageCounters* counters, std::size_t max_free)
+      : budget_(budget), counters_(counters), max_free_(max_free) {}
+
+  // A buffer of `bytes`; leased: charged until its last reference is dropped.
+  std::shared_ptr<std::byte> take(std::size_t bytes, bool leased) {
+    std::shared_ptr<std::byte> raw;
+    {
+      std::lock_guard lock(mu_);
+      auto& list = free_[bytes];
+      if (!list.empty()) {
+        raw = std::move(list.back());
+        list.pop_back();
+      }
+      if (leased) {
+        outstanding_ += bytes;
+        budget_->charge(bytes);
+        counters_->add_bytes(static_cast<std::int64_t>(bytes));
+      }
+    }
+    if (!raw) raw = allocate_aligned(bytes);
+    if (!leased) return raw;
+    std::byte* p = raw.get();
+    return std::shared_ptr<std::byte>(p, [hub = shared_from_this(), raw = std::move(raw), bytes](std::byte*) mutable {
+      hub->give_back(std::move(raw), bytes, true);
+    });
+  }
+
+  void give_back(std::shared_ptr<std::byte> raw, std::size_t bytes, bool leased) {
+    std::lock_guard lock(mu_);
+    if (leased && !detached_) {
+      outstanding_ -= bytes;
+      budget_->release(bytes);
+      counters_->add_bytes(-static_cast<std::int64_t>(bytes));
+    }
+    auto& list = free_[bytes];
+    if (!detached_ && list.size() < max_free_) list.push_back(std::move(raw));
+  }
+
+  void clear_free() {
+    std::lock_guard lock(mu_);
+    free_.clear();
+  }
+
+  // The iterator is going away: stop charging the Runtime's budget (leases still out are freed
+  // when their rows die, without accounting).
+  void detach() {
+    std::lock_guard lock(mu_);
+    if (detached_) return;
+    budget_->release(outstanding_);
+    counters_->add_bytes(-static_cast<std::int64_t>(outstanding_));
+    outstanding_ = 0;
+    detached_ = true;
+    free_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  MemoryBudget* budget_;
+  StageCounters* counters_;
+  std::size_t max_free_;
+  std::size_t outstanding_ = 0;
+  bool detached_ = false;
+  std::map<std::size_t, std::vector<std::shared_ptr<std::byte>>> free_;
+};
+
 struct Pending {
   Hdf5Block block;
   bool done = false;  // guarded by Shared::mu
@@ -76,7 +148,14 @@ struct Pending {
 class Hdf5Iterator final : public StageIterator {
  public:
   Hdf5Iterator(const IterationContext& ctx, const Hdf5Node* n)
-      : StageIterator(ctx, n), n_(n), meta_(*n->meta_), shared_(std::make_shared<Shared>()), order_(n->blocks()) {
+      : StageIterator(ctx, n),
+        n_(n),
+        meta_(*n->meta_),
+        shared_(std::make_shared<Shared>()),
+        order_(n->blocks()),
+        zero_copy_(n->options_.zero_copy_rows),
+        hub_(std::make_shared<BufferHub>(&rt_.budget(), &counters_,
+                                         static_cast<std::size_t>(n->options_.read_ahead_blocks) + 2)) {
     if (n->options_.shuffle_blocks && order_.size() > 1) {
       Rng rng(n->options_.seed ? *n->options_.seed : detail::stage_seed(rt_, counters_), ctx.epoch);
       for (std::size_t i = order_.size() - 1; i > 0; --i) std::swap(order_[i], order_[rng.uniform_int(i + 1)]);
@@ -88,6 +167,10 @@ class Hdf5Iterator final : public StageIterator {
     shared_->stop.store(true);
     std::unique_lock lock(shared_->mu);
     shared_->cv.wait(lock, [&] { return shared_->in_flight == 0; });
+    lock.unlock();
+    release_current();
+    window_.clear();
+    hub_->detach();
   }
 
   bool next(Element& out) override {
@@ -111,6 +194,8 @@ class Hdf5Iterator final : public StageIterator {
           const detail::Hdf5DatasetMeta& m = meta_.datasets[d];
           if (m.vlen) {
             out[d] = b.vlen[d][i];
+          } else if (zero_copy_ && m.row_bytes > Tensor::kInlineBytes && m.row_bytes % 16 == 0) {
+            out[d] = Tensor(m.dtype, m.row_shape, std::shared_ptr<std::byte>(b.fixed[d], b.fixed[d].get() + i * m.row_bytes));
           } else {
             Tensor t(m.dtype, m.row_shape);
             std::memcpy(t.mutable_data(), b.fixed[d].get() + i * m.row_bytes, m.row_bytes);
@@ -123,7 +208,7 @@ class Hdf5Iterator final : public StageIterator {
       release_current();
       launch();
       if (window_.empty()) {
-        pool_.clear();
+        hub_->clear_free();
         file_.reset();
         return false;
       }
@@ -134,25 +219,18 @@ class Hdf5Iterator final : public StageIterator {
  private:
   void release_current() {
     if (!current_) return;
-    for (std::size_t d = 0; d < current_->block.fixed.size(); ++d) {
-      if (current_->block.fixed[d]) pool_.push_back(std::move(current_->block.fixed[d]));
-    }
-    current_.reset();
-  }
-
-  std::shared_ptr<std::byte> buffer(std::size_t bytes) {
-    // Every pooled buffer has the full block size (bytes is the same for a dataset), but datasets
-    // differ: take one that is large enough.
-    for (std::size_t i = 0; i < pool_.size(); ++i) {
-      if (pool_sizes_[pool_[i].get()] >= bytes) {
-        std::shared_ptr<std::byte> p = std::move(pool_[i]);
-        pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(i));
-        return p;
+    if (!zero_copy_) {
+      for (std::size_t d = 0; d < current_->block.fixed.size(); ++d) {
+        if (current_->block.fixed[d]) {
+          hub_->give_back(std::move(current_->block.fixed[d]), block_bytes(d), false);
+        }
       }
     }
-    std::shared_ptr<std::byte> p = allocate_aligned(bytes);
-    pool_sizes_[p.get()] = bytes;
-    return p;
+    current_.reset();  // zero-copy: the leases end with the last row that aliases them
+  }
+
+  std::size_t block_bytes(std::size_t d) const {
+    return static_cast<std::size_t>(meta_.block_rows) * meta_.datasets[d].row_bytes;
   }
 
   // Starts reads of the next blocks while the window and the memory budget allow (always at least
@@ -176,9 +254,9 @@ class Hdf5Iterator final : public StageIterator {
       b.vlen.resize(meta_.datasets.size());
       for (std::size_t d = 0; d < meta_.datasets.size(); ++d) {
         const auto& m = meta_.datasets[d];
-        if (!m.vlen) b.fixed[d] = buffer(static_cast<std::size_t>(meta_.block_rows) * m.row_bytes);
+        if (!m.vlen) b.fixed[d] = hub_->take(block_bytes(d), zero_copy_);
       }
-      b.charge = MemoryCharge(&rt_.budget(), &counters_, fixed_bytes);
+      if (!zero_copy_) b.charge = MemoryCharge(&rt_.budget(), &counters_, fixed_bytes);
       window_.push_back(p);
       {
         std::lock_guard lock(shared_->mu);
@@ -227,8 +305,8 @@ class Hdf5Iterator final : public StageIterator {
   std::shared_ptr<Pending> current_;
   std::int64_t row_ = 0;
   std::size_t bad_ = 0;
-  std::vector<std::shared_ptr<std::byte>> pool_;
-  std::map<const std::byte*, std::size_t> pool_sizes_;
+  bool zero_copy_;
+  std::shared_ptr<BufferHub> hub_;
 };
 
 std::unique_ptr<IteratorNode> Hdf5Node::make_iterator(const IterationContext& ctx) const {

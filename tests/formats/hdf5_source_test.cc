@@ -185,6 +185,36 @@ TEST(Hdf5Source, CompressedReadsChargeRawChunksWhileDecoding) {
   EXPECT_LE(it.stats().stages[0].peak_bytes, 2 * 20 * 1000);
 }
 
+TEST(Hdf5Source, ZeroCopyRowsEqualCopiedRowsAndOutliveTheIterator) {
+  TempDir dir;
+  std::string path = dir.file("z.h5");
+  const std::int64_t n = 300;
+  Tensor data = make_rows<std::int32_t>(n, Shape{12}, [](std::int64_t i) { return i * 3 + 1; });
+  {
+    Hdf5Writer w(path);
+    w.write("d", data, {.chunk_rows = 8, .deflate_level = 1});
+    w.write("small", make_rows<std::int16_t>(n, Shape{3}, [](std::int64_t i) { return i; }));  // 6 bytes: copied
+  }
+  Dataset copied = hdf5(path, {"d", "small"}, {.block_rows = 32});
+  Dataset aliased = hdf5(path, {"d", "small"}, {.block_rows = 32, .zero_copy_rows = true});
+  EXPECT_EQ(collect(copied, {.num_threads = 2}), collect(aliased, {.num_threads = 2}));
+  std::vector<Element> kept;
+  {
+    Iterator it = aliased.iterator({.num_threads = 2});
+    while (auto e = it.next()) kept.push_back(std::move(*e));
+    // Every block is still referenced by rows: charged to the source until they are dropped.
+    EXPECT_EQ(it.stats().stages[0].bytes_held, static_cast<std::int64_t>(10 * 32 * 48));
+    kept.resize(kept.size() / 2);
+  }
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(kept.size()); ++i) EXPECT_EQ(kept[i][0], row_of(data, i));
+  // Batched straight away, leases end with each batch: the source holds about read-ahead blocks.
+  Iterator it = aliased.batch(32).iterator({.num_threads = 2});
+  while (it.next()) {
+  }
+  EXPECT_EQ(it.stats().stages.back().bytes_held, 0);
+  EXPECT_LE(it.stats().stages.back().peak_bytes, 4 * 32 * 48);
+}
+
 std::vector<std::int64_t> labels_of(const std::vector<Element>& rows) {
   std::vector<std::int64_t> v;
   for (const Element& e : rows) v.push_back(e[0].item<std::int64_t>());
