@@ -169,6 +169,7 @@ void plain_h5dread(benchmark::State& state, const std::string& path, const std::
     double t0 = now(), c0 = process_cpu();
     auto ticks0 = thread_ticks();
     std::uint64_t l0 = detail::hdf5_lock_held_ns();
+    {
     detail::Hdf5Lock lock;
     hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = H5Dopen2(f, "images", H5P_DEFAULT);
@@ -185,15 +186,18 @@ void plain_h5dread(benchmark::State& state, const std::string& path, const std::
     H5Sclose(fs);
     H5Dclose(d);
     H5Fclose(f);
+    }
     record(state, name, now() - t0, process_cpu() - c0, busy_threads(ticks0, thread_ticks()),
            static_cast<double>(detail::hdf5_lock_held_ns() - l0) * 1e-9);
   }
 }
 
 void stoker_batch64(benchmark::State& state, const std::string& path, const std::string& name, int threads,
-                    bool raw_decode, std::size_t block_mib = 16) {
+                    bool raw_decode, std::size_t block_mib = 4, bool zero_copy = false) {
   ensure_files();
-  Dataset ds = hdf5(path, {"images"}, {.block_bytes = block_mib << 20, .raw_chunk_decode = raw_decode}).batch(64);
+  Dataset ds = hdf5(path, {"images"},
+                    {.block_bytes = block_mib << 20, .zero_copy_rows = zero_copy, .raw_chunk_decode = raw_decode})
+                   .batch(64);
   for (auto _ : state) {
     double t0 = now(), c0 = process_cpu();
     auto ticks0 = thread_ticks();
@@ -209,6 +213,9 @@ void stoker_batch64(benchmark::State& state, const std::string& path, const std:
 
 void BM_Raw_PlainH5Dread(benchmark::State& s) { plain_h5dread(s, raw_file(), "raw plain H5Dread"); }
 void BM_Raw_StokerBatch64(benchmark::State& s) { stoker_batch64(s, raw_file(), "raw stoker batch64 (2 thr)", 2, true); }
+void BM_Raw_StokerBatch64_ZeroCopy(benchmark::State& s) {
+  stoker_batch64(s, raw_file(), "raw stoker zero-copy (2 thr)", 2, true, 4, true);
+}
 void BM_Raw_StokerBatch64_Block(benchmark::State& s) {
   stoker_batch64(s, raw_file(), "raw stoker block " + std::to_string(s.range(0)) + " MiB", 2, true,
                  static_cast<std::size_t>(s.range(0)));
@@ -227,7 +234,8 @@ void BM_Gzip_StokerBatch64_2Threads_H5Dread(benchmark::State& s) {
 #define STOKER_BENCH(fn) BENCHMARK(fn)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond)
 STOKER_BENCH(BM_Raw_PlainH5Dread);
 STOKER_BENCH(BM_Raw_StokerBatch64);
-STOKER_BENCH(BM_Raw_StokerBatch64_Block)->Arg(1)->Arg(4)->Arg(64);
+STOKER_BENCH(BM_Raw_StokerBatch64_ZeroCopy);
+STOKER_BENCH(BM_Raw_StokerBatch64_Block)->Arg(1)->Arg(16)->Arg(64);
 STOKER_BENCH(BM_Gzip_PlainH5Dread);
 STOKER_BENCH(BM_Gzip_StokerBatch64_1Thread);
 STOKER_BENCH(BM_Gzip_StokerBatch64_2Threads);
@@ -265,6 +273,7 @@ void print_summary() {
     if (x > 0 && y > 0) std::printf("%-50s %6.2fx%s\n", what, x / y, target > 0 ? (" (target >= " + std::to_string(target).substr(0, 3) + "x)").c_str() : "");
   };
   ratio("stoker batch64 / plain H5Dread, uncompressed:", "raw stoker batch64 (2 thr)", "raw plain H5Dread", 0.9);
+  ratio("  same, zero_copy_rows:", "raw stoker zero-copy (2 thr)", "raw plain H5Dread", 0.9);
   ratio("gzip 2 threads / 1 thread:", "gzip stoker batch64 2 thr", "gzip stoker batch64 1 thr", 1.8);
   ratio("gzip stoker 2 threads / plain H5Dread:", "gzip stoker batch64 2 thr", "gzip plain H5Dread", 0);
   ratio("gzip raw-chunk decode / H5Dread decode (2 thr):", "gzip stoker batch64 2 thr",
