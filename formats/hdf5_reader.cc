@@ -123,8 +123,16 @@ std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, cons
     const Hdf5DatasetMeta& m = meta->datasets[i];
     std::size_t rb = m.row_bytes;
     if (m.vlen && meta->rows > 0) {
+      // The bytes of vlen rows live in the global heap: estimate them from the first rows.
       H5Id d(H5Dopen2(file.get(), m.name.c_str(), H5P_DEFAULT));
-      rb = static_cast<std::size_t>(H5Dget_storage_size(d.get()) / static_cast<hsize_t>(meta->rows)) + 16;
+      H5Id space(H5Dget_space(d.get()));
+      H5Id type(H5Tvlen_create(H5T_NATIVE_UINT8));
+      hsize_t start = 0, count = static_cast<hsize_t>(std::min<std::int64_t>(meta->rows, 64)), size = 0;
+      if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) < 0 ||
+          H5Dvlen_get_buf_size(d.get(), type.get(), space.get(), &size) < 0) {
+        throw_hdf5(ErrorCode::kDataLoss, "cannot read the row sizes of dataset '" + m.name + "'", ctx);
+      }
+      rb = static_cast<std::size_t>(size / count) + 64;
     }
     total_row_bytes += rb;
     if (rb >= widest && m.chunk_rows > 0) {
@@ -303,6 +311,7 @@ void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte*
     decode_one(0, s, w);
   } else {
     tbb::parallel_for(std::size_t{0}, chunks.size(), [&](std::size_t i) {
+      // Per-thread decode buffers, kept between blocks: at most two chunks per thread.
       thread_local std::vector<std::byte> scratch, whole;
       decode_one(i, scratch, whole);
     });

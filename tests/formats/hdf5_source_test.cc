@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "formats/hdf5_common.h"
 #include "formats/hdf5_source.h"
 #include "formats/hdf5_writer.h"
 #include "tests/formats/hdf5_test_util.h"
@@ -71,6 +72,33 @@ TEST(Hdf5Source, RoundTripsEveryDtypeAndCodec) {
   }
 }
 
+TEST(Hdf5Source, BigEndianDatasetsAreConvertedToNative) {
+  TempDir dir;
+  std::string path = dir.file("be.h5");
+  std::vector<std::int32_t> v(40);
+  for (int i = 0; i < 40; ++i) v[i] = i * 65537 - 100;
+  {
+    detail::Hdf5Lock lock;
+    hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {20, 2}, chunk[2] = {4, 2};
+    hid_t s = H5Screate_simple(2, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    H5Pset_deflate(dcpl, 3);
+    hid_t d = H5Dcreate2(f, "be", H5T_STD_I32BE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+    H5Fclose(f);
+  }
+  auto rows = collect(hdf5(path, {"be"}, {.block_rows = 8}), {.num_threads = 2});
+  ASSERT_EQ(rows.size(), 20u);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(rows[i][0], Tensor::from_values<std::int32_t>(Shape{2}, {v[2 * i], v[2 * i + 1]})) << i;
+  }
+}
+
 TEST(Hdf5Source, ReadsDatasetsInsideGroups) {
   TempDir dir;
   std::string path = dir.file("g.h5");
@@ -112,6 +140,7 @@ TEST(Hdf5Source, VlenBytesAreOneByteTensorPerRow) {
   }
   auto rows = collect(hdf5(path, {"/jpeg", "/label"}, {.block_rows = 5}), {.num_threads = 2});
   ASSERT_EQ(rows.size(), 23u);
+  EXPECT_EQ(collect(hdf5(path, {"/jpeg", "/label"})).size(), 23u);  // block size from the estimated row size
   for (int i = 0; i < 23; ++i) {
     const Tensor& t = rows[i][0];
     EXPECT_EQ(t.dtype(), DType::kU8);
