@@ -1,0 +1,378 @@
+// HDF5 metadata validation and block reads (see hdf5_reader.h).
+#include "formats/hdf5_reader.h"
+
+#include <oneapi/tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "formats/hdf5_chunk.h"
+
+namespace stoker::detail {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s.empty() ? "(none)" : s;
+}
+
+std::string norm(const std::string& name) { return name.empty() || name[0] != '/' ? "/" + name : name; }
+
+Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::string& name,
+                                const Hdf5Options& options, std::int64_t* rows) {
+  ErrorContext ctx{options.name, path, std::nullopt};
+  std::string what = "dataset '" + name + "'";
+  if (!hdf5_path_exists(file, name)) {
+    throw Error(ErrorCode::kNotFound, "no " + what + " in the file; it has: " + join(hdf5_list_datasets(file)), ctx);
+  }
+  H5Id obj(H5Oopen(file, name.c_str(), H5P_DEFAULT));
+  if (!obj) throw_hdf5(ErrorCode::kDataLoss, "cannot open " + what, ctx);
+  if (H5Iget_type(obj.get()) != H5I_DATASET) {
+    throw Error(ErrorCode::kInvalidArgument, "'" + name + "' is a group, not a dataset", ctx);
+  }
+  Hdf5DatasetMeta m;
+  m.name = name;
+  H5Id type(H5Dget_type(obj.get()));
+  H5Id space(H5Dget_space(obj.get()));
+  H5Id dcpl(H5Dget_create_plist(obj.get()));
+  if (!type || !space || !dcpl) throw_hdf5(ErrorCode::kDataLoss, "cannot read the header of " + what, ctx);
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 1) throw Error(ErrorCode::kInvalidArgument, what + " is a scalar; need at least one dimension (rows)", ctx);
+  if (rank > Shape::kMaxRank + 1) throw Error(ErrorCode::kUnsupported, what + " has rank above 9", ctx);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  *rows = static_cast<std::int64_t>(dims[0]);
+  for (int i = 1; i < rank; ++i) m.row_shape = m.row_shape.prepend(0);  // rank only; filled below
+  for (int i = 1; i < rank; ++i) m.row_shape[i - 1] = static_cast<std::int64_t>(dims[static_cast<std::size_t>(i)]);
+
+  if (hdf5_is_vlen_bytes(type.get())) {
+    if (rank != 1) throw Error(ErrorCode::kUnsupported, what + ": vlen bytes datasets must be 1-D", ctx);
+    m.vlen = true;
+  } else {
+    std::string why;
+    std::optional<DType> dt = hdf5_dtype(type.get(), &why);
+    if (!dt) throw Error(ErrorCode::kUnsupported, what + " has dtype " + why, ctx);
+    m.dtype = *dt;
+    m.row_bytes = static_cast<std::size_t>(m.row_shape.num_elements()) * dtype_size(m.dtype);
+  }
+  m.filters = hdf5_filters(dcpl.get());
+  for (const Hdf5FilterSpec& f : m.filters) {
+    if (!f.available) {
+      throw Error(ErrorCode::kUnsupported,
+                  what + " is compressed with " + f.name + " (filter id " + std::to_string(f.id) +
+                      "), which this libhdf5 cannot decode; install its plugin and set HDF5_PLUGIN_PATH, or "
+                      "rewrite the file with gzip (h5repack -f GZIP=4)",
+                  ctx);
+    }
+  }
+  bool whole_rows = false;
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> cdims(static_cast<std::size_t>(rank));
+    H5Pget_chunk(dcpl.get(), rank, cdims.data());
+    m.chunk_rows = static_cast<std::int64_t>(cdims[0]);
+    whole_rows = std::equal(cdims.begin() + 1, cdims.end(), dims.begin() + 1);
+  }
+  bool native_order = m.vlen || H5Tget_order(type.get()) == H5Tget_order(hdf5_native_type(m.dtype)) ||
+                      dtype_size(m.dtype) == 1;
+  m.raw_decode = options.raw_chunk_decode && !m.vlen && m.chunk_rows > 0 && whole_rows && native_order &&
+                 !m.filters.empty() && raw_decode_supported(m.filters);
+  return m;
+}
+
+}  // namespace
+
+std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, const std::vector<std::string>& names,
+                                                   const Hdf5Options& options) {
+  ErrorContext ctx{options.name, path, std::nullopt};
+  if (names.empty()) throw Error(ErrorCode::kInvalidArgument, "hdf5: no datasets named", ctx);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error(ErrorCode::kNotFound, "no such file", ctx);
+  if (options.read_ahead_blocks < 0) throw Error(ErrorCode::kInvalidArgument, "read_ahead_blocks must be >= 0", ctx);
+  auto meta = std::make_shared<Hdf5FileMeta>();
+  meta->path = path;
+  Hdf5Lock lock;
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw Error(ErrorCode::kDataLoss, "not an HDF5 file (no HDF5 signature); corrupt or another format", ctx);
+  }
+  H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!file) throw_hdf5(ErrorCode::kDataLoss, "cannot open the HDF5 file (truncated or corrupt?)", ctx);
+  std::vector<std::int64_t> rows;
+  for (const std::string& n : names) {
+    std::int64_t r = 0;
+    meta->datasets.push_back(inspect_dataset(file.get(), path, norm(n), options, &r));
+    rows.push_back(r);
+  }
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i] != rows[0]) {
+      std::string lens;
+      for (std::size_t k = 0; k < rows.size(); ++k) {
+        lens += (k ? ", " : "") + meta->datasets[k].name + ": " + std::to_string(rows[k]);
+      }
+      throw Error(ErrorCode::kInvalidArgument, "datasets have different numbers of rows (" + lens + ")", ctx);
+    }
+  }
+  meta->rows = rows[0];
+
+  // Block size: aligned to the chunks of the widest dataset (vlen rows estimated from storage).
+  std::size_t total_row_bytes = 0, widest = 0;
+  std::int64_t align = 1;
+  for (std::size_t i = 0; i < meta->datasets.size(); ++i) {
+    const Hdf5DatasetMeta& m = meta->datasets[i];
+    std::size_t rb = m.row_bytes;
+    if (m.vlen && meta->rows > 0) {
+      // The bytes of vlen rows live in the global heap: estimate them from the first rows.
+      H5Id d(H5Dopen2(file.get(), m.name.c_str(), H5P_DEFAULT));
+      H5Id space(H5Dget_space(d.get()));
+      H5Id type(H5Tvlen_create(H5T_NATIVE_UINT8));
+      hsize_t start = 0, count = static_cast<hsize_t>(std::min<std::int64_t>(meta->rows, 64)), size = 0;
+      if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) < 0 ||
+          H5Dvlen_get_buf_size(d.get(), type.get(), space.get(), &size) < 0) {
+        throw_hdf5(ErrorCode::kDataLoss, "cannot read the row sizes of dataset '" + m.name + "'", ctx);
+      }
+      rb = static_cast<std::size_t>(size / count) + 64;
+    }
+    total_row_bytes += rb;
+    if (rb >= widest && m.chunk_rows > 0) {
+      widest = rb;
+      align = m.chunk_rows;
+    }
+  }
+  std::int64_t target = options.block_rows > 0
+                            ? options.block_rows
+                            : std::max<std::int64_t>(1, static_cast<std::int64_t>(options.block_bytes /
+                                                                                  std::max<std::size_t>(1, total_row_bytes)));
+  std::int64_t block = (target + align - 1) / align * align;
+  if (meta->rows > 0) block = std::min(block, meta->rows);
+  meta->block_rows = std::max<std::int64_t>(1, block);
+  meta->num_blocks = (meta->rows + meta->block_rows - 1) / meta->block_rows;
+  return meta;
+}
+
+std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta) {
+  auto f = std::make_unique<Hdf5OpenFile>();
+  Hdf5Lock lock;
+  ErrorContext ctx{"hdf5", meta.path, std::nullopt};
+  f->file = H5Id(H5Fopen(meta.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!f->file) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen the HDF5 file", ctx);
+  for (const Hdf5DatasetMeta& m : meta.datasets) {
+    f->datasets.emplace_back(H5Dopen2(f->file.get(), m.name.c_str(), H5P_DEFAULT));
+    if (!f->datasets.back()) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen dataset '" + m.name + "'", ctx);
+  }
+  return f;
+}
+
+namespace {
+
+std::string rows_text(std::int64_t a, std::int64_t b) {
+  return b - a == 1 ? "row " + std::to_string(a) : "rows " + std::to_string(a) + ".." + std::to_string(b - 1);
+}
+
+// H5Dread of rows [lo, hi) into `dst` (native type). Throws kDataLoss.
+void read_rows(hid_t dset, const Hdf5DatasetMeta& m, std::int64_t lo, std::int64_t hi, void* dst, hid_t mem_type) {
+  Hdf5Lock lock;
+  int rank = m.row_shape.rank() + 1;
+  std::vector<hsize_t> start(static_cast<std::size_t>(rank), 0), count(static_cast<std::size_t>(rank));
+  start[0] = static_cast<hsize_t>(lo);
+  count[0] = static_cast<hsize_t>(hi - lo);
+  for (int i = 1; i < rank; ++i) count[static_cast<std::size_t>(i)] = static_cast<hsize_t>(m.row_shape[i - 1]);
+  H5Id fspace(H5Dget_space(dset));
+  H5Id mspace(H5Screate_simple(rank, count.data(), nullptr));
+  if (!fspace || !mspace ||
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0 ||
+      H5Dread(dset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, dst) < 0) {
+    throw Error(ErrorCode::kDataLoss, "dataset '" + m.name + "' " + rows_text(lo, hi) +
+                                          ": read failed: libhdf5: " + hdf5_error_stack());
+  }
+}
+
+// Reads rows [lo, hi) of a vlen dataset as tensors. Throws kDataLoss.
+void read_vlen_rows(hid_t dset, const Hdf5DatasetMeta& m, std::int64_t lo, std::int64_t hi, std::vector<Tensor>& out) {
+  std::vector<hvl_t> buf(static_cast<std::size_t>(hi - lo));
+  Hdf5Lock lock;
+  H5Id mtype(H5Tvlen_create(H5T_NATIVE_UINT8));
+  hsize_t start = static_cast<hsize_t>(lo), count = static_cast<hsize_t>(hi - lo);
+  H5Id fspace(H5Dget_space(dset));
+  H5Id mspace(H5Screate_simple(1, &count, nullptr));
+  if (!mtype || !fspace || !mspace ||
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) < 0 ||
+      H5Dread(dset, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf.data()) < 0) {
+    throw Error(ErrorCode::kDataLoss, "dataset '" + m.name + "' " + rows_text(lo, hi) +
+                                          ": read failed: libhdf5: " + hdf5_error_stack());
+  }
+  lock.unlock();
+  for (const hvl_t& v : buf) {
+    Tensor t(DType::kU8, Shape{static_cast<std::int64_t>(v.len)});
+    if (v.len) std::memcpy(t.mutable_data(), v.p, v.len);
+    out.push_back(std::move(t));
+  }
+  lock.lock();
+  H5Dvlen_reclaim(mtype.get(), mspace.get(), H5P_DEFAULT, buf.data());
+}
+
+struct RawChunk {
+  std::int64_t first_row = 0;  // of the chunk in the dataset
+  std::vector<std::byte> bytes;
+  unsigned mask = 0;
+  bool missing = false;  // never written: read through H5Dread (fill value)
+  std::optional<Error> error;
+};
+
+using BadList = std::vector<Hdf5Block::Bad>;
+
+// Runs `read(lo, hi)` over [lo, hi); on failure retries piece by piece (`piece` rows) so only the
+// pieces that fail are recorded as bad.
+template <class Read>
+void read_localised(std::int64_t lo, std::int64_t hi, std::int64_t piece, const ErrorContext& ctx, BadList& bad,
+                    Read read) {
+  try {
+    read(lo, hi);
+    return;
+  } catch (const Error& e) {
+    if (hi - lo <= piece) {
+      bad.push_back({lo, hi, e.with_context({ctx.stage, ctx.source, lo})});
+      return;
+    }
+  }
+  for (std::int64_t a = lo; a < hi; a = std::min(hi, (a / piece + 1) * piece)) {
+    std::int64_t b = std::min(hi, (a / piece + 1) * piece);
+    try {
+      read(a, b);
+    } catch (const Error& e) {
+      bad.push_back({a, b, e.with_context({ctx.stage, ctx.source, a})});
+    }
+  }
+}
+
+void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte* dst, const ErrorContext& ctx,
+              BadList& bad, MemoryBudget* budget, StageCounters* counters) {
+  const std::int64_t cr = m.chunk_rows, lo = block.row_begin, hi = block.row_end;
+  std::vector<RawChunk> chunks;
+  for (std::int64_t c = lo / cr; c * cr < hi; ++c) chunks.push_back(RawChunk{c * cr, {}, 0, false, std::nullopt});
+  const int rank = m.row_shape.rank() + 1;
+  std::size_t raw_total = 0;
+  {
+    Hdf5Lock lock;
+    std::vector<hsize_t> offset(static_cast<std::size_t>(rank), 0);
+    for (RawChunk& ch : chunks) {
+      offset[0] = static_cast<hsize_t>(ch.first_row);
+      hsize_t nbytes = 0;
+      if (H5Dget_chunk_storage_size(dset, offset.data(), &nbytes) < 0) {
+        ch.error = Error(ErrorCode::kDataLoss, "chunk index unreadable: libhdf5: " + hdf5_error_stack());
+        continue;
+      }
+      if (nbytes == 0) {
+        ch.missing = true;
+        continue;
+      }
+      ch.bytes.resize(nbytes);
+      std::uint32_t mask = 0;
+      if (H5Dread_chunk(dset, H5P_DEFAULT, offset.data(), &mask, ch.bytes.data()) < 0) {
+        ch.error = Error(ErrorCode::kDataLoss, "raw chunk read failed: libhdf5: " + hdf5_error_stack());
+        ch.bytes.clear();
+        continue;
+      }
+      ch.mask = mask;
+      raw_total += nbytes;
+    }
+  }
+  // The compressed bytes are held while decoding: charge them too.
+  MemoryCharge raw_charge(budget, counters, raw_total);
+  const std::size_t chunk_bytes = static_cast<std::size_t>(cr) * m.row_bytes;
+  const std::size_t esize = dtype_size(m.dtype);
+  std::vector<std::optional<Error>> errors(chunks.size());
+  auto decode_one = [&](std::size_t i, std::vector<std::byte>& scratch, std::vector<std::byte>& whole) {
+    RawChunk& ch = chunks[i];
+    std::int64_t a = std::max(lo, ch.first_row), b = std::min(hi, ch.first_row + cr);
+    std::byte* out = dst + static_cast<std::size_t>(a - lo) * m.row_bytes;
+    try {
+      if (ch.error) throw *ch.error;
+      if (ch.missing) {
+        read_rows(dset, m, a, b, out, hdf5_native_type(m.dtype));
+        return;
+      }
+      if (a == ch.first_row && b == ch.first_row + cr) {
+        decode_chunk(m.filters, ch.mask, ch.bytes, esize, out, chunk_bytes, scratch);
+      } else {  // the chunk straddles the block (or the dataset's end): decode whole, keep a part
+        whole.resize(chunk_bytes);
+        decode_chunk(m.filters, ch.mask, ch.bytes, esize, whole.data(), chunk_bytes, scratch);
+        std::memcpy(out, whole.data() + static_cast<std::size_t>(a - ch.first_row) * m.row_bytes,
+                    static_cast<std::size_t>(b - a) * m.row_bytes);
+      }
+    } catch (const Error& e) {
+      errors[i] = Error(e.code(), "dataset '" + m.name + "' " + rows_text(a, b) + ": " + e.message(), {});
+    }
+    std::vector<std::byte>().swap(ch.bytes);
+  };
+  if (chunks.size() == 1) {
+    std::vector<std::byte> s, w;
+    decode_one(0, s, w);
+  } else {
+    tbb::parallel_for(std::size_t{0}, chunks.size(), [&](std::size_t i) {
+      // Per-thread decode buffers, kept between blocks: at most two chunks per thread.
+      thread_local std::vector<std::byte> scratch, whole;
+      decode_one(i, scratch, whole);
+    });
+  }
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    if (!errors[i]) continue;
+    std::int64_t a = std::max(lo, chunks[i].first_row), b = std::min(hi, chunks[i].first_row + cr);
+    bad.push_back({a, b, errors[i]->with_context({ctx.stage, ctx.source, a})});
+  }
+}
+
+}  // namespace
+
+void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& block, const std::string& stage,
+                     const std::atomic<bool>& stop, MemoryBudget* budget, StageCounters* counters) {
+  ErrorContext ctx{stage, meta.path, std::nullopt};
+  BadList bad;
+  std::size_t bytes = 0;
+  try {
+    for (std::size_t d = 0; d < meta.datasets.size(); ++d) {
+      if (stop.load(std::memory_order_relaxed)) {
+        throw Error(ErrorCode::kCancelled, "iterator destroyed", ctx);
+      }
+      const Hdf5DatasetMeta& m = meta.datasets[d];
+      hid_t dset = file.datasets[d].get();
+      std::int64_t piece = m.chunk_rows > 0 ? m.chunk_rows : 1;
+      if (m.vlen) {
+        auto& rows = block.vlen[d];
+        rows.clear();
+        read_localised(block.row_begin, block.row_end, piece, ctx, bad, [&](std::int64_t a, std::int64_t b) {
+          std::vector<Tensor> got;
+          read_vlen_rows(dset, m, a, b, got);
+          // Rows of a failed piece stay empty tensors; they are never delivered (marked bad).
+          rows.resize(static_cast<std::size_t>(a - block.row_begin));
+          for (Tensor& t : got) rows.push_back(std::move(t));
+        });
+        rows.resize(static_cast<std::size_t>(block.row_end - block.row_begin));
+        for (const Tensor& t : rows) bytes += t.nbytes();
+        block.vlen_charge = MemoryCharge(budget, counters, bytes);
+      } else if (m.raw_decode) {
+        read_raw(m, dset, block, block.fixed[d].get(), ctx, bad, budget, counters);
+      } else {
+        std::byte* dst = block.fixed[d].get();
+        read_localised(block.row_begin, block.row_end, piece, ctx, bad, [&](std::int64_t a, std::int64_t b) {
+          read_rows(dset, m, a, b, dst + static_cast<std::size_t>(a - block.row_begin) * m.row_bytes,
+                    hdf5_native_type(m.dtype));
+        });
+      }
+    }
+  } catch (...) {
+    block.fatal = std::current_exception();
+  }
+  // Merge the bad ranges of all datasets: a row is bad if any of its components is.
+  std::sort(bad.begin(), bad.end(), [](const auto& x, const auto& y) { return x.begin < y.begin; });
+  for (Hdf5Block::Bad& b : bad) {
+    if (!block.bad.empty() && b.begin <= block.bad.back().end) {
+      block.bad.back().end = std::max(block.bad.back().end, b.end);
+    } else {
+      block.bad.push_back(std::move(b));
+    }
+  }
+}
+
+}  // namespace stoker::detail

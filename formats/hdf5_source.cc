@@ -1,0 +1,323 @@
+// The HDF5 source stage: a DatasetNode over validated file metadata and an iterator that reads
+// blocks ahead on the Runtime's arena (see hdf5_source.h for the contract).
+//
+// Invariants of Hdf5Iterator:
+//  - window_ holds the blocks started and not yet consumed, in delivery order; the block being
+//    consumed (current_) is not in it. window_.size() <= read_ahead_blocks + (current_ ? 0 : 1).
+//  - A started block is read by exactly one arena task; shared_->in_flight counts them and the
+//    destructor waits for it to reach zero, so no task outlives the iterator or its file handles.
+//  - Fixed-size block buffers come from hub_ (a free list per size). Copying mode: a buffer is in
+//    the free list or in exactly one block, and the block's charge covers it. Zero-copy mode: a
+//    buffer is leased: rows alias it, it is charged from lease to the drop of its last reference
+//    (its deleter returns it to the free list), and the iterator's destructor releases whatever
+//    is still leased from the budget before the Runtime can go away.
+#include "formats/hdf5_source.h"
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "formats/hdf5_reader.h"
+#include "pipeline/runtime.h"
+#include "pipeline/stage.h"
+
+namespace stoker {
+namespace {
+
+using detail::Hdf5Block;
+using detail::Hdf5FileMeta;
+using detail::StageIterator;
+
+class Hdf5Node final : public DatasetNode {
+ public:
+  Hdf5Node(std::shared_ptr<const Hdf5FileMeta> meta, Hdf5Options options, std::int64_t shard_num,
+           std::int64_t shard_index)
+      : meta_(std::move(meta)), options_(std::move(options)), shard_num_(shard_num), shard_index_(shard_index) {}
+
+  std::string name() const override { return options_.name; }
+
+  std::int64_t cardinality() const override {
+    std::int64_t rows = 0;
+    for (std::int64_t b : blocks()) rows += block_end(b) - b * meta_->block_rows;
+    return rows;
+  }
+
+  // Shard of a shard: blocks b = i1 + n1*k with k % n2 == i2, i.e. b % (n1*n2) == i1 + n1*i2.
+  std::shared_ptr<const DatasetNode> shard_source(std::int64_t num, std::int64_t index) const override {
+    return std::make_shared<Hdf5Node>(meta_, options_, shard_num_ * num, shard_index_ + shard_num_ * index);
+  }
+
+  std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
+
+  // This shard's blocks in file order.
+  std::vector<std::int64_t> blocks() const {
+    std::vector<std::int64_t> out;
+    for (std::int64_t b = shard_index_; b < meta_->num_blocks; b += shard_num_) out.push_back(b);
+    return out;
+  }
+  std::int64_t block_end(std::int64_t b) const { return std::min(meta_->rows, (b + 1) * meta_->block_rows); }
+
+  std::shared_ptr<const Hdf5FileMeta> meta_;
+  Hdf5Options options_;
+  std::int64_t shard_num_, shard_index_;
+};
+
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  std::atomic<bool> stop{false};
+};
+
+// Free list and leases of block buffers; shared with the deleters of leased buffers, which may run
+// on any thread, after the iterator is gone.
+class BufferHub : public std::enable_shared_from_this<BufferHub> {
+ public:
+  BufferHub(MemoryBudget* budget, StageCounters* counters, std::size_t max_free)
+      : budget_(budget), counters_(counters), max_free_(max_free) {}
+
+  // A buffer of `bytes`; leased: charged until its last reference is dropped.
+  std::shared_ptr<std::byte> take(std::size_t bytes, bool leased) {
+    std::shared_ptr<std::byte> raw;
+    {
+      std::lock_guard lock(mu_);
+      auto& list = free_[bytes];
+      if (!list.empty()) {
+        raw = std::move(list.back());
+        list.pop_back();
+      }
+      if (leased) {
+        outstanding_ += bytes;
+        budget_->charge(bytes);
+        counters_->add_bytes(static_cast<std::int64_t>(bytes));
+      }
+    }
+    if (!raw) raw = allocate_aligned(bytes);
+    if (!leased) return raw;
+    std::byte* p = raw.get();
+    return std::shared_ptr<std::byte>(p, [hub = shared_from_this(), raw = std::move(raw), bytes](std::byte*) mutable {
+      hub->give_back(std::move(raw), bytes, true);
+    });
+  }
+
+  void give_back(std::shared_ptr<std::byte> raw, std::size_t bytes, bool leased) {
+    std::lock_guard lock(mu_);
+    if (leased && !detached_) {
+      outstanding_ -= bytes;
+      budget_->release(bytes);
+      counters_->add_bytes(-static_cast<std::int64_t>(bytes));
+    }
+    auto& list = free_[bytes];
+    if (!detached_ && list.size() < max_free_) list.push_back(std::move(raw));
+  }
+
+  void clear_free() {
+    std::lock_guard lock(mu_);
+    free_.clear();
+  }
+
+  // The iterator is going away: stop charging the Runtime's budget (leases still out are freed
+  // when their rows die, without accounting).
+  void detach() {
+    std::lock_guard lock(mu_);
+    if (detached_) return;
+    budget_->release(outstanding_);
+    counters_->add_bytes(-static_cast<std::int64_t>(outstanding_));
+    outstanding_ = 0;
+    detached_ = true;
+    free_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  MemoryBudget* budget_;
+  StageCounters* counters_;
+  std::size_t max_free_;
+  std::size_t outstanding_ = 0;
+  bool detached_ = false;
+  std::map<std::size_t, std::vector<std::shared_ptr<std::byte>>> free_;
+};
+
+struct Pending {
+  Hdf5Block block;
+  bool done = false;  // guarded by Shared::mu
+};
+
+class Hdf5Iterator final : public StageIterator {
+ public:
+  Hdf5Iterator(const IterationContext& ctx, const Hdf5Node* n)
+      : StageIterator(ctx, n),
+        n_(n),
+        meta_(*n->meta_),
+        shared_(std::make_shared<Shared>()),
+        order_(n->blocks()),
+        zero_copy_(n->options_.zero_copy_rows),
+        hub_(std::make_shared<BufferHub>(&rt_.budget(), &counters_,
+                                         static_cast<std::size_t>(n->options_.read_ahead_blocks) + 2)) {
+    if (n->options_.shuffle_blocks && order_.size() > 1) {
+      Rng rng(n->options_.seed ? *n->options_.seed : detail::stage_seed(rt_, counters_), ctx.epoch);
+      for (std::size_t i = order_.size() - 1; i > 0; --i) std::swap(order_[i], order_[rng.uniform_int(i + 1)]);
+    }
+    if (!order_.empty()) file_ = detail::open_hdf5_file(meta_);
+  }
+
+  ~Hdf5Iterator() override {
+    shared_->stop.store(true);
+    std::unique_lock lock(shared_->mu);
+    shared_->cv.wait(lock, [&] { return shared_->in_flight == 0; });
+    lock.unlock();
+    release_current();
+    window_.clear();
+    hub_->detach();
+  }
+
+  bool next(Element& out) override {
+    for (;;) {
+      if (current_ && row_ < current_->block.row_end) {
+        Hdf5Block& b = current_->block;
+        std::int64_t r = row_;
+        if (bad_ < b.bad.size() && r >= b.bad[bad_].begin) {
+          const Hdf5Block::Bad& bad = b.bad[bad_++];
+          row_ = bad.end;
+          bool skip = true;
+          for (std::int64_t k = r; k < bad.end && skip; ++k) skip = rt_.skip_error(counters_, bad.error);
+          if (!skip) throw bad.error;
+          continue;
+        }
+        ++row_;
+        out = Element();
+        out.resize(meta_.datasets.size());
+        std::size_t i = static_cast<std::size_t>(r - b.row_begin);
+        for (std::size_t d = 0; d < meta_.datasets.size(); ++d) {
+          const detail::Hdf5DatasetMeta& m = meta_.datasets[d];
+          if (m.vlen) {
+            out[d] = b.vlen[d][i];
+          } else if (zero_copy_ && m.row_bytes > Tensor::kInlineBytes && m.row_bytes % 16 == 0) {
+            out[d] = Tensor(m.dtype, m.row_shape, std::shared_ptr<std::byte>(b.fixed[d], b.fixed[d].get() + i * m.row_bytes));
+          } else {
+            Tensor t(m.dtype, m.row_shape);
+            std::memcpy(t.mutable_data(), b.fixed[d].get() + i * m.row_bytes, m.row_bytes);
+            out[d] = std::move(t);
+          }
+        }
+        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+      release_current();
+      launch();
+      if (window_.empty()) {
+        hub_->clear_free();
+        file_.reset();
+        return false;
+      }
+      take_ready();
+    }
+  }
+
+ private:
+  void release_current() {
+    if (!current_) return;
+    if (!zero_copy_) {
+      for (std::size_t d = 0; d < current_->block.fixed.size(); ++d) {
+        if (current_->block.fixed[d]) {
+          hub_->give_back(std::move(current_->block.fixed[d]), block_bytes(d), false);
+        }
+      }
+    }
+    current_.reset();  // zero-copy: the leases end with the last row that aliases them
+  }
+
+  std::size_t block_bytes(std::size_t d) const {
+    return static_cast<std::size_t>(meta_.block_rows) * meta_.datasets[d].row_bytes;
+  }
+
+  // Starts reads of the next blocks while the window and the memory budget allow (always at least
+  // one block when nothing is held, so the source makes progress).
+  void launch() {
+    const std::size_t max_window = static_cast<std::size_t>(n_->options_.read_ahead_blocks) + (current_ ? 0 : 1);
+    while (next_block_ < order_.size() && window_.size() < max_window && !rt_.is_cancelled()) {
+      std::int64_t id = order_[next_block_];
+      std::int64_t lo = id * meta_.block_rows, hi = n_->block_end(id);
+      std::size_t fixed_bytes = 0;
+      for (const auto& m : meta_.datasets) fixed_bytes += static_cast<std::size_t>(meta_.block_rows) * m.row_bytes;
+      bool holding = current_ || !window_.empty();
+      if (holding && !rt_.budget().has_room(fixed_bytes)) return;
+      ++next_block_;
+      auto p = std::make_shared<Pending>();
+      Hdf5Block& b = p->block;
+      b.id = id;
+      b.row_begin = lo;
+      b.row_end = hi;
+      b.fixed.resize(meta_.datasets.size());
+      b.vlen.resize(meta_.datasets.size());
+      for (std::size_t d = 0; d < meta_.datasets.size(); ++d) {
+        const auto& m = meta_.datasets[d];
+        if (!m.vlen) b.fixed[d] = hub_->take(block_bytes(d), zero_copy_);
+      }
+      if (!zero_copy_) b.charge = MemoryCharge(&rt_.budget(), &counters_, fixed_bytes);
+      window_.push_back(p);
+      {
+        std::lock_guard lock(shared_->mu);
+        ++shared_->in_flight;
+      }
+      // The task holds no owning reference to the block: its MemoryCharges point into the Runtime,
+      // which may go away right after the destructor has seen in_flight reach zero.
+      rt_.arena().enqueue([shared = shared_, p = p.get(), meta = n_->meta_, file = file_.get(), name = &n_->options_.name,
+                           rt = &rt_, counters = &counters_] {
+        detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
+        std::lock_guard lock(shared->mu);
+        p->done = true;
+        --shared->in_flight;
+        shared->cv.notify_all();
+      });
+    }
+  }
+
+  void take_ready() {
+    std::uint64_t t0 = detail::now_ns();
+    std::shared_ptr<Pending> p = window_.front();
+    {
+      std::unique_lock lock(shared_->mu);
+      shared_->cv.wait(lock, [&] { return p->done; });
+    }
+    counters_.wait_input_ns.fetch_add(detail::now_ns() - t0, std::memory_order_relaxed);
+    window_.pop_front();
+    current_ = std::move(p);
+    row_ = current_->block.row_begin;
+    bad_ = 0;
+    launch();  // keep reading ahead while this block is consumed
+    if (current_->block.fatal) {
+      std::exception_ptr e = current_->block.fatal;
+      release_current();
+      std::rethrow_exception(e);
+    }
+  }
+
+  const Hdf5Node* n_;
+  const Hdf5FileMeta& meta_;
+  std::shared_ptr<Shared> shared_;
+  std::vector<std::int64_t> order_;
+  std::size_t next_block_ = 0;
+  std::unique_ptr<detail::Hdf5OpenFile> file_;
+  std::deque<std::shared_ptr<Pending>> window_;
+  std::shared_ptr<Pending> current_;
+  std::int64_t row_ = 0;
+  std::size_t bad_ = 0;
+  bool zero_copy_;
+  std::shared_ptr<BufferHub> hub_;
+};
+
+std::unique_ptr<IteratorNode> Hdf5Node::make_iterator(const IterationContext& ctx) const {
+  return std::make_unique<Hdf5Iterator>(ctx, this);
+}
+
+}  // namespace
+
+Dataset hdf5(std::string path, std::vector<std::string> datasets, Hdf5Options options) {
+  auto meta = detail::open_hdf5_meta(path, datasets, options);
+  return Dataset(std::make_shared<Hdf5Node>(std::move(meta), std::move(options), 1, 0));
+}
+
+}  // namespace stoker
