@@ -30,6 +30,12 @@ struct ThreadState {
   ~ThreadState() {
     if (handle) tjDestroy(handle);
   }
+  // TurboJPEG 2.1 leaves a handle mid-state after a failed call (the next header read then
+  // sees garbage, e.g. a zero width), so a handle that failed is replaced.
+  void discard() {
+    if (handle) tjDestroy(handle);
+    handle = nullptr;
+  }
   tjhandle get() {
     if (!handle) {
       handle = tjInitDecompress();
@@ -65,7 +71,7 @@ std::string hex2(const std::uint8_t* d, std::size_t n) {
   return buf;
 }
 
-JpegHeader header_with(tjhandle h, const std::uint8_t* data, std::size_t size, const std::string& source) {
+JpegHeader header_with(ThreadState& st, const std::uint8_t* data, std::size_t size, const std::string& source) {
   ErrorContext ctx{kStage, source};
   if (size == 0) throw Error(ErrorCode::kDataLoss, "empty file (0 bytes), not a JPEG", ctx);
   if (size < 2 || data[0] != 0xFF || data[1] != 0xD8) {
@@ -75,9 +81,12 @@ JpegHeader header_with(tjhandle h, const std::uint8_t* data, std::size_t size, c
     throw Error(ErrorCode::kDataLoss, "not a JPEG: starts with " + hex2(data, size) + ", expected 0xff 0xd8", ctx);
   }
   JpegHeader hd;
+  tjhandle h = st.get();
   if (tjDecompressHeader3(h, data, static_cast<unsigned long>(size), &hd.width, &hd.height, &hd.subsampling,
                           &hd.colorspace) != 0) {
-    throw Error(ErrorCode::kDataLoss, std::string("corrupt JPEG header: ") + tjGetErrorStr2(h), ctx);
+    std::string msg = tjGetErrorStr2(h);
+    st.discard();
+    throw Error(ErrorCode::kDataLoss, "corrupt JPEG header: " + msg, ctx);
   }
   if (hd.width <= 0 || hd.height <= 0) {
     throw Error(ErrorCode::kDataLoss, "JPEG header has a zero dimension", ctx);
@@ -120,12 +129,15 @@ void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
 }
 
 // Decodes into dst (pitch bytes per row) at the given scale; applies the warning policy.
-void decompress(tjhandle h, const std::uint8_t* data, std::size_t size, std::uint8_t* dst, int sw, int sh, int pf,
+void decompress(ThreadState& st, const std::uint8_t* data, std::size_t size, std::uint8_t* dst, int sw, int sh, int pf,
                 int flags, bool strict, const std::string& source) {
+  tjhandle h = st.get();
   if (tjDecompress2(h, data, static_cast<unsigned long>(size), dst, sw, 0, sh, pf, flags) == 0) return;
   std::string msg = tjGetErrorStr2(h);
+  const bool warning = tjGetErrorCode(h) == TJERR_WARNING;
+  st.discard();
   ErrorContext ctx{kStage, source};
-  if (tjGetErrorCode(h) != TJERR_WARNING) throw Error(ErrorCode::kDataLoss, "corrupt JPEG: " + msg, ctx);
+  if (!warning) throw Error(ErrorCode::kDataLoss, "corrupt JPEG: " + msg, ctx);
   std::string low = msg;
   std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (low.find("premature end") != std::string::npos) {
@@ -136,8 +148,7 @@ void decompress(tjhandle h, const std::uint8_t* data, std::size_t size, std::uin
 
 Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,
               const std::string& source) {
-  tjhandle h = st.get();
-  JpegHeader hd = header_with(h, data, size, source);
+  JpegHeader hd = header_with(st, data, size, source);
   const int W = hd.width, H = hd.height;
   const std::int64_t pixels = static_cast<std::int64_t>(W) * H;
   if (pixels > o.max_pixels) {
@@ -168,13 +179,13 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
 
   Tensor out(DType::kU8, Shape{out_h, out_w, c});
   if (plain && !cmyk && !flip) {  // straight into the output
-    decompress(h, data, size, out.mutable_data_as<std::uint8_t>(), sw, sh, pf, flags, o.strict, source);
+    decompress(st, data, size, out.mutable_data_as<std::uint8_t>(), sw, sh, pf, flags, o.strict, source);
     return out;
   }
   const std::size_t decoded_px = static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh);
   st.decoded.resize(decoded_px * (cmyk ? 4 : static_cast<std::size_t>(c)));
   std::uint8_t* buf = st.decoded.data.get();
-  decompress(h, data, size, buf, sw, sh, pf, flags, o.strict, source);
+  decompress(st, data, size, buf, sw, sh, pf, flags, o.strict, source);
   if (cmyk) cmyk_to(buf, decoded_px, c);
   const double fx = static_cast<double>(sw) / W, fy = static_cast<double>(sh) / H;
   detail::Region rs{r.x * fx, r.y * fy, r.w * fx, r.h * fy};
@@ -187,7 +198,7 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
 }  // namespace
 
 JpegHeader read_jpeg_header(const std::uint8_t* data, std::size_t size, const std::string& source) {
-  return header_with(thread_state().get(), data, size, source);
+  return header_with(thread_state(), data, size, source);
 }
 
 MapFn decode_jpeg(DecodeJpegOptions o) {

@@ -288,3 +288,29 @@ TEST(JpegDecodeErrors, BadOptionsAndInputsAreInvalidArgument) {
 
 }  // namespace
 }  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+// TurboJPEG 2.1 leaves a handle mid-header after a failed tjDecompressHeader3; reusing it made
+// the next, valid file report a zero width. The per-thread handle must be replaced.
+TEST(JpegDecodeErrors, AFailureDoesNotPoisonTheNextDecodeOnTheSameThread) {
+  auto good = make_jpeg(39, 55, 3, {.progressive = true});
+  auto cut = make_jpeg(30, 40);
+  cut.resize(cut.size() / 2);
+  auto junk = make_jpeg(30, 40);
+  junk.insert(junk.end() - 2, {0x01, 0x02});
+  Tensor ref = decode(good);
+  for (const auto& bad : {cut, junk, tiny_png(), std::vector<std::uint8_t>{0xff, 0xd8, 0xff}}) {
+    try {
+      decode(bad, {.strict = true});
+    } catch (const Error&) {
+    }
+    EXPECT_EQ(decode(good), ref);
+  }
+}
+
+}  // namespace
+}  // namespace stoker
