@@ -27,7 +27,7 @@ class MemoryBudget {
   bool has_room(std::size_t bytes) const { return used() + bytes <= limit_; }
 
   void charge(std::size_t bytes);
-  void release(std::size_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+  void release(std::size_t bytes);
 
  private:
   std::size_t limit_;
