@@ -281,9 +281,8 @@ class CpuBackend final : public Backend {
               std::memcpy(y + i * osz, x + i * osz, static_cast<std::size_t>(osz) * 4);
               continue;
             }
-            Rng rng(cfg_.seed ^ (0xd50b0000ULL + l), step, static_cast<std::uint64_t>(begin + off + i));
             for (std::int64_t j = 0; j < osz; ++j) {
-              const bool k = rng.uniform() < keep;
+              const bool k = kmath::dropout_keep(cfg_.seed, static_cast<int>(l), step, begin + off + i, j, keep);
               mask[i * osz + j] = k;
               y[i * osz + j] = k ? x[i * osz + j] * inv_keep : 0.f;
             }

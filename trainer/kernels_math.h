@@ -85,6 +85,39 @@ STOKER_HD float round_to(int compute_type, float x) {
   return x;
 }
 
+// Load/store of one element of a buffer in the compute type (float, or fp16/bf16 bits), so the
+// kernels and the CPU emulation convert the same way.
+STOKER_HD float load_ct(int compute_type, const void* p, std::int64_t i) {
+  if (compute_type == 0) return static_cast<const float*>(p)[i];
+  const std::uint16_t b = static_cast<const std::uint16_t*>(p)[i];
+  return compute_type == 1 ? half_bits_to_float(b) : bf16_bits_to_float(b);
+}
+STOKER_HD void store_ct(int compute_type, void* p, std::int64_t i, float v) {
+  if (compute_type == 0) {
+    static_cast<float*>(p)[i] = v;
+    return;
+  }
+  static_cast<std::uint16_t*>(p)[i] = compute_type == 1 ? float_to_half_bits(v) : float_to_bf16_bits(v);
+}
+
+// ---- Dropout. --------------------------------------------------------------------------------
+// Whether element `j` of sample `sample` is kept at training step `step` by dropout layer
+// `layer`: a counter-based hash, so the mask is the same on every backend, for any micro-batch
+// split or thread count, and the backward pass recomputes it instead of storing it.
+STOKER_HD std::uint64_t mix64_hd(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+STOKER_HD bool dropout_keep(std::uint64_t seed, int layer, std::uint64_t step, std::int64_t sample, std::int64_t j,
+                            float keep_prob) {
+  std::uint64_t h = mix64_hd(seed ^ (0xd50bULL << 48) ^ static_cast<std::uint64_t>(layer));
+  h = mix64_hd(h ^ step);
+  h = mix64_hd(h ^ static_cast<std::uint64_t>(sample));
+  h = mix64_hd(h + static_cast<std::uint64_t>(j) * 0x9e3779b97f4a7c15ULL);
+  return static_cast<float>(h >> 40) * (1.f / 16777216.f) < keep_prob;
+}
+
 // ---- Input casts. ----------------------------------------------------------------------------
 STOKER_HD float cast_u8(std::uint8_t v, float scale) { return static_cast<float>(v) * scale; }
 STOKER_HD float cast_f32(float v, float scale) { return v * scale; }
