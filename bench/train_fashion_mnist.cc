@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     stoker::Dataset train = stoker::idx(data + "/train-images-idx3-ubyte.gz", data + "/train-labels-idx1-ubyte.gz");
     stoker::Dataset test = stoker::idx(data + "/t10k-images-idx3-ubyte.gz", data + "/t10k-labels-idx1-ubyte.gz");
     if (take > 0) train = train.take(take);
-    train = train.map(to_float).shuffle(60000, seed).batch(batch).prefetch(2);
+    train = train.map(to_float).shuffle(60000).batch(batch).prefetch(2);  // seeded per epoch by fit()
     test = test.map(to_float).batch(1000).prefetch(2);
 
     stoker::TrainerConfig cfg;

@@ -481,31 +481,35 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Max pooling; window positions in row-major order, the first maximum wins (ties keep the
+  // earliest position). Channels innermost so the compare loop runs over contiguous memory.
   void pool_forward(std::size_t l, const float* x, float* y, std::int32_t* am, std::int64_t n) const {
     const LayerSpec& ls = spec_.layers()[l];
     const LayerShape& sh = shapes_[l];
     const std::int64_t W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1];
-    const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
+    const std::int64_t isz = numel(sh.in), osz = numel(sh.out), k = ls.kernel, st = ls.stride;
     for (std::int64_t s = 0; s < n; ++s) {
       const float* xs = x + s * isz;
       for (std::int64_t oh = 0; oh < OH; ++oh) {
         for (std::int64_t ow = 0; ow < OW; ++ow) {
-          float* yo = y + s * osz + (oh * OW + ow) * C;
-          std::int32_t* ao = am + s * osz + (oh * OW + ow) * C;
+          float* __restrict yo = y + s * osz + (oh * OW + ow) * C;
+          std::int32_t* __restrict ao = am + s * osz + (oh * OW + ow) * C;
+          const std::int32_t base = static_cast<std::int32_t>((oh * st * W + ow * st) * C);
           for (std::int64_t c = 0; c < C; ++c) {
-            float best = -INFINITY;
-            std::int32_t arg = 0;
-            for (std::int64_t kh = 0; kh < ls.kernel; ++kh) {
-              for (std::int64_t kw = 0; kw < ls.kernel; ++kw) {
-                const std::int64_t idx = ((oh * ls.stride + kh) * W + ow * ls.stride + kw) * C + c;
-                if (xs[idx] > best || (kh == 0 && kw == 0)) {
-                  best = xs[idx];
-                  arg = static_cast<std::int32_t>(idx);
-                }
+            yo[c] = xs[base + c];
+            ao[c] = base + static_cast<std::int32_t>(c);
+          }
+          for (std::int64_t kh = 0; kh < k; ++kh) {
+            for (std::int64_t kw = (kh == 0 ? 1 : 0); kw < k; ++kw) {
+              const std::int32_t at = static_cast<std::int32_t>(((oh * st + kh) * W + ow * st + kw) * C);
+              const float* __restrict xp = xs + at;
+              for (std::int64_t c = 0; c < C; ++c) {  // branch-free so it vectorises
+                const float v = xp[c], cur = yo[c];
+                const std::int32_t m = -static_cast<std::int32_t>(v > cur);
+                yo[c] = v > cur ? v : cur;
+                ao[c] = (ao[c] & ~m) | ((at + static_cast<std::int32_t>(c)) & m);
               }
             }
-            yo[c] = best;
-            ao[c] = arg;
           }
         }
       }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "pipeline/error.h"
+#include "pipeline/rng.h"
 #include "trainer/cpu_backend.h"
 
 namespace stoker {
@@ -142,7 +143,11 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
   for (int e = 0; e < options.epochs; ++e) {
     EpochReport rep;
     {
-      Iterator it = train.iterator(options.pipeline_options);
+      // A fresh iterator starts at epoch 0 of its stages: mix the epoch into the seed so random
+      // stages seeded from Options (shuffle, random maps) draw a new order every epoch.
+      Options po = options.pipeline_options;
+      if (e > 0) po.seed = mix64(po.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(e));
+      Iterator it = train.iterator(po);
       rep = fit_epoch(it, options, e);
     }
     if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);

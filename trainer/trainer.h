@@ -86,7 +86,8 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // One iterator per epoch over `train`.
+  // One iterator per epoch over `train`; epoch e > 0 runs with Options::seed mixed with e, so
+  // stages that take their seed from Options reshuffle each epoch (give shuffle() no seed of its own).
   std::vector<EpochReport> fit(const Dataset& train, const FitOptions& options = {});
   // One epoch: every batch `it` yields (or steps_per_epoch of them).
   EpochReport fit_epoch(Iterator& it, const FitOptions& options = {}, int epoch = 0);
