@@ -380,7 +380,8 @@ class CpuBackend final : public Backend {
     return st;
   }
 
-  // im2col of `g` samples starting at x (NHWC) into cols [g*OH*OW, KH*KW*C].
+  // im2col of `g` samples starting at x (NHWC) into cols [g*OH*OW, KH*KW*C]. For one kernel row
+  // the valid kw positions are one contiguous run of (kw range) * C floats in x, copied at once.
   void im2col(std::size_t l, const float* x, std::int64_t g, float* cols) const {
     const LayerSpec& ls = spec_.layers()[l];
     const LayerShape& sh = shapes_[l];
@@ -391,18 +392,18 @@ class CpuBackend final : public Backend {
       for (std::int64_t oh = 0; oh < OH; ++oh) {
         for (std::int64_t ow = 0; ow < OW; ++ow) {
           float* row = cols + ((s * OH + oh) * OW + ow) * K;
+          const std::int64_t w0 = ow * ls.stride - sh.pad_left;
+          const std::int64_t kw_lo = std::max<std::int64_t>(0, -w0), kw_hi = std::min<std::int64_t>(k, W - w0);
           for (std::int64_t kh = 0; kh < k; ++kh) {
             const std::int64_t h = oh * ls.stride + kh - sh.pad_top;
-            for (std::int64_t kw = 0; kw < k; ++kw) {
-              const std::int64_t wi = ow * ls.stride + kw - sh.pad_left;
-              float* dst = row + (kh * k + kw) * C;
-              if (h < 0 || h >= H || wi < 0 || wi >= W) {
-                std::fill(dst, dst + C, 0.f);
-              } else {
-                const float* src = xs + (h * W + wi) * C;
-                for (std::int64_t c = 0; c < C; ++c) dst[c] = src[c];
-              }
+            float* dst = row + kh * k * C;
+            if (h < 0 || h >= H || kw_lo >= kw_hi) {
+              std::fill(dst, dst + k * C, 0.f);
+              continue;
             }
+            std::fill(dst, dst + kw_lo * C, 0.f);
+            std::memcpy(dst + kw_lo * C, xs + (h * W + w0 + kw_lo) * C, static_cast<std::size_t>((kw_hi - kw_lo) * C) * 4);
+            std::fill(dst + kw_hi * C, dst + k * C, 0.f);
           }
         }
       }
@@ -420,16 +421,16 @@ class CpuBackend final : public Backend {
       for (std::int64_t oh = 0; oh < OH; ++oh) {
         for (std::int64_t ow = 0; ow < OW; ++ow) {
           const float* row = cols + ((s * OH + oh) * OW + ow) * K;
+          const std::int64_t w0 = ow * ls.stride - sh.pad_left;
+          const std::int64_t kw_lo = std::max<std::int64_t>(0, -w0), kw_hi = std::min<std::int64_t>(k, W - w0);
+          if (kw_lo >= kw_hi) continue;
           for (std::int64_t kh = 0; kh < k; ++kh) {
             const std::int64_t h = oh * ls.stride + kh - sh.pad_top;
             if (h < 0 || h >= H) continue;
-            for (std::int64_t kw = 0; kw < k; ++kw) {
-              const std::int64_t wi = ow * ls.stride + kw - sh.pad_left;
-              if (wi < 0 || wi >= W) continue;
-              const float* src = row + (kh * k + kw) * C;
-              float* dst = xs + (h * W + wi) * C;
-              for (std::int64_t c = 0; c < C; ++c) dst[c] += src[c];
-            }
+            const float* __restrict src = row + (kh * k + kw_lo) * C;
+            float* __restrict dst = xs + (h * W + w0 + kw_lo) * C;
+            const std::int64_t len = (kw_hi - kw_lo) * C;
+            for (std::int64_t i = 0; i < len; ++i) dst[i] += src[i];
           }
         }
       }
