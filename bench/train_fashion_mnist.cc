@@ -3,8 +3,8 @@
 // or the convnet, and prints per-epoch loss / accuracy / time / samples/s / stall and the test
 // accuracy. Ctrl-C stops after the current step (saving weights if --save is given).
 //
-//   train_fashion_mnist [--model seed|convnet|"<spec>"] [--epochs 10] [--batch 32] [--threads 2]
-//                       [--backend auto|cpu|cuda] [--precision float32|mixed_float16|mixed_bfloat16]
+//   train_fashion_mnist [--model seed|convnet|"<spec>"] [--epochs 10] [--threads 2]
+//                       [--batch N|auto] [--backend auto|cpu|cuda] [--precision float32|mixed_float16|mixed_bfloat16]
 //                       [--lr 0.001] [--optimizer adam|sgd] [--momentum 0.9] [--take N]
 //                       [--data /usr/share/datasets/fashion-mnist] [--save weights.stkw] [--seed 0]
 #include <atomic>
@@ -52,7 +52,10 @@ int main(int argc, char** argv) {
     };
     if (a == "--model") model = val();
     else if (a == "--epochs") epochs = std::stoi(val());
-    else if (a == "--batch") batch = std::stoll(val());
+    else if (a == "--batch") {
+      std::string b = val();
+      batch = b == "auto" ? 0 : std::stoll(b);  // auto: the largest micro-batch that fits
+    }
     else if (a == "--threads") threads = std::stoi(val());
     else if (a == "--backend") backend = val();
     else if (a == "--precision") precision = val();
@@ -72,9 +75,6 @@ int main(int argc, char** argv) {
   try {
     stoker::Dataset train = stoker::idx(data + "/train-images-idx3-ubyte.gz", data + "/train-labels-idx1-ubyte.gz");
     stoker::Dataset test = stoker::idx(data + "/t10k-images-idx3-ubyte.gz", data + "/t10k-labels-idx1-ubyte.gz");
-    if (take > 0) train = train.take(take);
-    train = train.map(to_float).shuffle(60000).batch(batch).prefetch(2);  // seeded per epoch by fit()
-    test = test.map(to_float).batch(1000).prefetch(2);
 
     stoker::TrainerConfig cfg;
     cfg.backend = backend;
@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
     cfg.num_threads = threads;
     cfg.seed = seed;
     stoker::Trainer trainer(stoker::ModelSpec::from_string(model, 10), {28, 28, 1}, cfg);
+    batch = trainer.plan().batch;
+    if (take > 0) train = train.take(take);
+    train = train.map(to_float).shuffle(60000).batch(batch).prefetch(2);  // seeded per epoch by fit()
+    test = test.map(to_float).batch(1000).prefetch(2);
     std::printf("model: %s\nbackend: %s, precision %s, %d threads, batch %lld, %s lr %g\nplan: %s\n",
                 trainer.spec().to_string().c_str(), trainer.backend().name().c_str(), precision.c_str(), threads,
                 static_cast<long long>(batch), optimizer.c_str(), lr, trainer.plan().to_string().c_str());

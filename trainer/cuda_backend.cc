@@ -339,11 +339,20 @@ class CudaBackend final : public Backend {
 
   template <class Perf>
   decltype(Perf::algo) pick(const Perf* perf, int n, std::size_t limit, const char* what) {
+    bool supported = false;
     for (int i = 0; i < n; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit) return perf[i].algo;
+      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+      supported = true;
+      if (perf[i].memory <= limit) return perf[i].algo;
+    }
+    if (!supported) {
+      throw Error(ErrorCode::kUnsupported,
+                  std::string("cuda backend: cuDNN has no convolution ") + what + " algorithm for this layer (" +
+                      precision_name(cfg_.precision) + ", NHWC)",
+                  {"trainer/cuda"});
     }
     throw Error(ErrorCode::kOutOfMemory,
-                std::string("cuda backend: no cuDNN convolution ") + what + " algorithm fits the " +
+                std::string("cuda backend: every cuDNN convolution ") + what + " algorithm needs more than the " +
                     std::to_string(limit >> 20) + " MiB workspace; use a smaller micro-batch",
                 {"trainer/cuda"});
   }

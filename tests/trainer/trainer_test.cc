@@ -135,6 +135,29 @@ TEST(Trainer, FitsThroughAPipelineAndEvaluates) {
   EXPECT_GT(reports[2].validation->accuracy, 0.9) << reports[2].to_string();
 }
 
+TEST(Trainer, FitEpochConsumesAnyIteratorAndStepsPerEpoch) {
+  const ModelSpec spec = ModelSpec::parse("flatten dense(4)");
+  Trainer t(spec, {4, 4, 1}, {.backend = "cpu", .num_threads = 1});
+  // An iterator whose batches come from a generator, not from batch(): the trainer only sees Elements.
+  const auto data = quadrant_data(40, 4, 8);
+  int made = 0;
+  auto gen = Dataset::from_generator([&] {
+    return Generator([&, i = 0]() mutable -> std::optional<Element> {
+      if (i >= 4) return std::nullopt;
+      ++made;
+      return stack({data.begin() + i * 10, data.begin() + (++i) * 10});
+    });
+  });
+  Iterator it = gen.repeat().iterator({.num_threads = 1});
+  FitOptions fo;
+  fo.steps_per_epoch = 6;
+  const EpochReport r = t.fit_epoch(it, fo, 0);
+  EXPECT_EQ(r.steps, 6);
+  EXPECT_EQ(r.samples, 60);
+  EXPECT_EQ(t.steps(), 6);
+  EXPECT_GE(made, 6);
+}
+
 TEST(Trainer, Uint8ImagesWithInputScaleTrainLikeFloats) {
   const ModelSpec spec = ModelSpec::parse("flatten dense(4)");
   const auto u8 = quadrant_data(16, 4, 5, true);
