@@ -539,6 +539,16 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
+std::string cpu_blas_note() {
+  std::string core = openblas_get_corename();
+  std::string note = "OpenBLAS core " + core;
+  if ((core == "Prescott" || core == "Core2" || core == "Nehalem") && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
+    note += " (this CPU has AVX2/FMA: set OPENBLAS_CORETYPE=Haswell for faster GEMM)";
+  }
+  return note;
+}
+
 int cpu_backend_slots(int num_threads) {
   if (num_threads > 0) return num_threads;
   return std::max(1, tbb::this_task_arena::max_concurrency());
