@@ -512,12 +512,9 @@ DeviceFeeder::DeviceFeeder(Iterator host_batches, FeederOptions options) : impl_
   if (options.num_buffers < 1) {
     throw Error(ErrorCode::kInvalidArgument, "DeviceFeeder: num_buffers must be >= 1", {"device_feeder"});
   }
-  bool cuda = false;
-  switch (options.backend) {
-    case FeederBackend::kHost: cuda = false; break;
-    case FeederBackend::kCuda: cuda = true; break;
-    case FeederBackend::kAuto: cuda = cuda_device_available(); break;
-  }
+  // kAuto and kCuda both need a device; only an explicit kHost runs without one, so a trainer
+  // never silently "trains on the GPU" out of host memory.
+  bool cuda = options.backend != FeederBackend::kHost;
   if (cuda && !cuda_device_available()) {
     throw Error(ErrorCode::kUnsupported,
                 std::string("DeviceFeeder: ") +

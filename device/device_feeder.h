@@ -44,6 +44,7 @@
 
 namespace stoker {
 
+// kAuto and kCuda: CUDA, kUnsupported without a device. kHost: host buffers and memcpy.
 enum class FeederBackend { kAuto, kCuda, kHost };
 
 struct FeederOptions {

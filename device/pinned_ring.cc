@@ -22,6 +22,7 @@ struct RingState {
   std::size_t slot_bytes = 0;
   std::size_t num_slots = 0;
   bool pinned = false;
+  std::chrono::milliseconds poll{50};
   PinnedBuffer pinned_memory;            // when pinned
   std::shared_ptr<std::byte> host_memory;  // otherwise
   std::byte* base = nullptr;
@@ -49,7 +50,6 @@ struct RingState {
 
 namespace {
 
-constexpr auto kPoll = std::chrono::milliseconds(50);
 constexpr auto kStuckWarning = std::chrono::seconds(30);
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -63,7 +63,8 @@ struct SlotReturn {
 
 }  // namespace
 
-PinnedRing::PinnedRing(std::size_t slot_bytes, std::size_t num_slots, RingMemory memory)
+PinnedRing::PinnedRing(std::size_t slot_bytes, std::size_t num_slots, RingMemory memory,
+                       std::chrono::milliseconds backstop_poll)
     : state_(std::make_shared<detail::RingState>()) {
   if (slot_bytes == 0 || num_slots == 0) {
     throw Error(ErrorCode::kInvalidArgument, "PinnedRing: slot_bytes and num_slots must be positive (got " +
@@ -73,6 +74,7 @@ PinnedRing::PinnedRing(std::size_t slot_bytes, std::size_t num_slots, RingMemory
   detail::RingState& s = *state_;
   s.slot_bytes = round_up(slot_bytes, kAlign);
   s.num_slots = num_slots;
+  s.poll = backstop_poll.count() > 0 ? backstop_poll : std::chrono::milliseconds(50);
   std::size_t total = s.slot_bytes * num_slots;
   s.pinned = memory == RingMemory::kPinned || (memory == RingMemory::kAuto && cuda_device_available());
   if (s.pinned) {
@@ -104,7 +106,7 @@ std::shared_ptr<std::byte> PinnedRing::allocate(std::size_t bytes, const std::at
     auto t0 = std::chrono::steady_clock::now();
     auto last_progress = t0;
     std::uint64_t leases_seen = s.leases;
-    while (!s.slot_freed.wait_for(lock, kPoll, ready)) {
+    while (!s.slot_freed.wait_for(lock, s.poll, ready)) {
       auto now = std::chrono::steady_clock::now();
       if (s.leases != leases_seen) {
         leases_seen = s.leases;

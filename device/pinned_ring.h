@@ -21,12 +21,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
 #include "pipeline/allocator.h"
 #include "pipeline/element.h"
+#include "pipeline/error.h"
 
 namespace stoker {
 
@@ -57,7 +59,9 @@ class PinnedRing final : public BufferAllocator {
   static constexpr std::size_t kAlign = 64;
 
   // slot_bytes is rounded up to a multiple of kAlign. num_slots >= 1 (2: double buffering).
-  explicit PinnedRing(std::size_t slot_bytes, std::size_t num_slots = 2, RingMemory memory = RingMemory::kAuto);
+  // backstop_poll: how often a blocked allocate() re-checks its flag without being woken.
+  explicit PinnedRing(std::size_t slot_bytes, std::size_t num_slots = 2, RingMemory memory = RingMemory::kAuto,
+                      std::chrono::milliseconds backstop_poll = std::chrono::milliseconds(50));
   ~PinnedRing() override;
   PinnedRing(const PinnedRing&) = delete;
   PinnedRing& operator=(const PinnedRing&) = delete;
