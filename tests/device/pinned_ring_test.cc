@@ -190,7 +190,9 @@ TEST(PinnedRingPipeline, ReservedSlotsAreChargedToTheBudgetOnce) {
   // their charge would have been released here too, but the batch stage's own counter shows 0).
   EXPECT_EQ(s.bytes_held, ring->reserved_bytes()) << s.to_string();
   for (const StageStats& st : s.stages) {
-    if (st.name == "batch") EXPECT_EQ(st.peak_bytes, 0) << s.to_string();
+    if (st.name == "batch") {
+      EXPECT_EQ(st.peak_bytes, 0) << s.to_string();
+    }
   }
 }
 
