@@ -3,7 +3,7 @@
 
 #include "device/cuda_check.h"
 
-namespace stoker::testing {
+namespace stoker::test_support {
 namespace {
 
 __device__ std::uint64_t global_timer_ns() {
@@ -42,4 +42,4 @@ void launch_byte_sum(StreamHandle stream, const void* data, std::size_t n, std::
   STOKER_CUDA_CHECK(cudaGetLastError());
 }
 
-}  // namespace stoker::testing
+}  // namespace stoker::test_support

@@ -11,10 +11,10 @@
 
 #include "device/cuda_resources.h"
 
-namespace stoker::testing {
+namespace stoker::test_support {
 
 void launch_busy_wait(StreamHandle stream, std::uint64_t ns);
 // *out (device memory, one uint64) = sum of the `n` bytes at `data` (device memory).
 void launch_byte_sum(StreamHandle stream, const void* data, std::size_t n, std::uint64_t* out);
 
-}  // namespace stoker::testing
+}  // namespace stoker::test_support

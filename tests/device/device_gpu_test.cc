@@ -98,7 +98,7 @@ TEST(DeviceFeederGpu, AKernelSeesTheCopiedBytes) {
   while (auto b = feeder.next()) {
     auto h = reference.next();
     b->wait_on(compute.get());
-    testing::launch_byte_sum(compute.get(), (*b)[0].data, (*b)[0].nbytes(), static_cast<std::uint64_t*>(sum.data()));
+    test_support::launch_byte_sum(compute.get(), (*b)[0].data, (*b)[0].nbytes(), static_cast<std::uint64_t*>(sum.data()));
     std::uint64_t got = 0;
     STOKER_CUDA_CHECK(cudaMemcpyAsync(&got, sum.data(), sizeof got, cudaMemcpyDeviceToHost, compute.get()));
     compute.synchronize();
@@ -154,7 +154,7 @@ TEST(DeviceFeederGpu, TheCopyOfTheNextBatchOverlapsTheKernelOnThisOne) {
   int n = 0;
   while (auto b = feeder.next()) {
     b->wait_on(compute.get());
-    testing::launch_busy_wait(compute.get(), static_cast<std::uint64_t>(kernel_ms * 1e6));
+    test_support::launch_busy_wait(compute.get(), static_cast<std::uint64_t>(kernel_ms * 1e6));
     ++n;
   }
   end.record(compute.get());
@@ -183,7 +183,7 @@ TEST(DeviceFeederGpu, MemoryStaysSteadyOver10000Batches) {
   std::int64_t n = 0;
   while (auto b = feeder.next()) {
     b->wait_on(compute.get());
-    testing::launch_busy_wait(compute.get(), 2000);
+    test_support::launch_busy_wait(compute.get(), 2000);
     if (++n == 500) {  // after warm-up: pools, timing events and buffers exist
       compute.synchronize();
       rss0 = rss_bytes();
