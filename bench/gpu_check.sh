@@ -75,6 +75,13 @@ if [ "$have_gpu" -eq 1 ] && [ "$skipped" -gt 0 ]; then
   note "WARNING: $skipped tests skipped although a GPU is present"
 fi
 
+# Figures the GPU tests print (overlap timeline, feeder stats, memory over 10,000 batches).
+figures=$(grep -E "^[0-9]+: (feeder|copy [0-9.]+ ms|rss )" "$ctest_out" | sed 's/^[0-9]*: //')
+if [ -n "$figures" ]; then
+  echo "$figures" | tee -a "$LOG"
+  while IFS= read -r line; do summary+=("   $line"); done <<<"$figures"
+fi
+
 for entry in "${BENCHES[@]}"; do
   name="${entry%%|*}"
   args="${entry#*|}"
