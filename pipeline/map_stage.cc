@@ -172,10 +172,6 @@ class MapIterator final : public StageIterator {
       // TBB destroys this functor only after it returns, when the Runtime may already be gone; so
       // the functor must own nothing that touches the Runtime (a chunk's charge does).
       rt_.arena().enqueue([this_shared = shared_, chunk = c.get(), fn = &n_->fn_, rt = &rt_, counters = &counters_,
-      // The task borrows the chunk (raw pointer): window_ owns it until the task marked it done,
-      // and the destructor waits for in_flight == 0. Owning it here would let TBB destroy the
-      // last reference (and the chunk's MemoryCharge) after the Runtime is gone.
-      rt_.arena().enqueue([this_shared = shared_, c = c.get(), fn = &n_->fn_, rt = &rt_, counters = &counters_,
                            seed = seed_, epoch = ctx_.epoch, name = &n_->options_.name] {
         MapIterator::run_chunk(*chunk, *fn, *rt, *counters, seed, epoch, *name, this_shared->stop, *this_shared);
         std::lock_guard lock(this_shared->mu);
