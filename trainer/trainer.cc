@@ -109,10 +109,12 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
   while (options.steps_per_epoch <= 0 || rep.steps < options.steps_per_epoch) {
     const auto tw = Clock::now();
     const bool more = it.next(batch);
-    wait += seconds_since(tw);
+    const double waited = seconds_since(tw);
+    wait += waited;
     if (!more) break;
     StepReport s = train_step(batch);
     s.epoch = epoch;
+    s.input_wait_s = waited;
     if (s.samples == 0) continue;
     ++rep.steps;
     rep.samples += s.samples;

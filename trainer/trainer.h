@@ -48,6 +48,7 @@ struct StepReport {
   double loss = 0, accuracy = 0;
   bool applied = true;  // false: skipped for non-finite gradients (loss scaling)
   float loss_scale = 1;
+  double input_wait_s = 0;  // fit_epoch: seconds Iterator::next() waited for this step's batch
 };
 
 struct EvalReport {
