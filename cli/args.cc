@@ -6,7 +6,8 @@
 
 namespace stoker::cli {
 
-Args::Args(std::string command, const std::vector<std::string>& argv) : command_(std::move(command)) {
+Args::Args(std::string command, const std::vector<std::string>& argv, const std::set<std::string>& switches)
+    : command_(std::move(command)) {
   for (std::size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -16,7 +17,7 @@ Args::Args(std::string command, const std::vector<std::string>& argv) : command_
       if (auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
-      } else if (i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0) {
+      } else if (!switches.count(name) && i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0) {
         value = argv[++i];
       }
       if (flags_.count(name)) throw UsageError("--" + name + " given twice");
@@ -125,11 +126,45 @@ std::vector<std::string> Args::get_list(const std::string& name, const std::vect
   return out;
 }
 
-void Args::reject_unknown() const {
+std::pair<int, int> Args::get_size(const std::string& name, std::pair<int, int> fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  const std::string bad = "--" + name + " expects HxW (e.g. 128x128) or one number, got '" + *v + "'";
+  auto parse = [&](const std::string& s) {
+    errno = 0;
+    char* end = nullptr;
+    long x = std::strtol(s.c_str(), &end, 10);
+    if (errno || s.empty() || end == s.c_str() || *end || x <= 0 || x > 65535) throw UsageError(bad);
+    return static_cast<int>(x);
+  };
+  const std::size_t x = v->find_first_of("xX");
+  if (x == std::string::npos) {
+    int s = parse(*v);
+    return {s, s};
+  }
+  return {parse(v->substr(0, x)), parse(v->substr(x + 1))};
+}
+
+std::int64_t Args::get_count(const std::string& name, std::int64_t fallback, bool allow_zero) const {
+  const std::int64_t x = get_int(name, fallback);
+  if (x < 0 || (x == 0 && !allow_zero)) {
+    throw UsageError("--" + name + " expects a " + (allow_zero ? "non-negative" : "positive") + " integer, got " +
+                     std::to_string(x));
+  }
+  return x;
+}
+
+const std::string& Args::positional(std::size_t index, const std::string& what) const {
+  if (index >= positionals_.size()) throw UsageError("missing " + what);
+  return positionals_[index];
+}
+
+void Args::reject_unknown(std::size_t max_positionals) const {
   for (const auto& [name, value] : flags_) {
-    if (!known_.count(name)) {
-      throw UsageError("unknown flag --" + name + " for 'stoker " + command_ + "' (see stoker " + command_ + " --help)");
-    }
+    if (!known_.count(name)) throw UsageError("unknown flag --" + name);
+  }
+  if (positionals_.size() > max_positionals) {
+    throw UsageError("unexpected argument '" + positionals_[max_positionals] + "'");
   }
 }
 

@@ -1,5 +1,6 @@
 // Args: the flags of one `stoker` subcommand. `--name value`, `--name=value`, or a bare `--name`
-// (value "true"); anything else is a positional. Every getter marks its flag as known, so
+// (value "true"); anything else is a positional. Switches (boolean flags) never take the next
+// argument, so `--gray in out` keeps both positionals. Every getter marks its flag as known, so
 // reject_unknown() after reading all flags turns a typo into a usage error (exit code 2).
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -21,7 +23,9 @@ class UsageError : public std::runtime_error {
 
 class Args {
  public:
-  Args(std::string command, const std::vector<std::string>& argv);
+  // `switches`: flags that never take the next argument as their value (--gray, not --gray x);
+  // they still accept --name=false.
+  Args(std::string command, const std::vector<std::string>& argv, const std::set<std::string>& switches = {});
 
   const std::string& command() const { return command_; }
   bool help() const { return help_; }
@@ -42,7 +46,16 @@ class Args {
   // A comma-separated list.
   std::vector<std::string> get_list(const std::string& name, const std::vector<std::string>& fallback) const;
 
-  void reject_unknown() const;
+  // Image sizes: "HxW" or a single number for a square; {0, 0} when absent.
+  std::pair<int, int> get_size(const std::string& name, std::pair<int, int> fallback = {0, 0}) const;
+  // A positive integer (or 0 when allow_zero).
+  std::int64_t get_count(const std::string& name, std::int64_t fallback, bool allow_zero = false) const;
+
+  // Positional `index` (named `what` in the message) or a UsageError.
+  const std::string& positional(std::size_t index, const std::string& what) const;
+
+  // Throws UsageError for a flag no getter asked for, or more than `max_positionals` positionals.
+  void reject_unknown(std::size_t max_positionals = 0) const;
 
  private:
   std::string command_;

@@ -1,0 +1,210 @@
+// `stoker convert`: Fashion-MNIST/MNIST idx files or an image folder -> HDF5, and HDF5 -> an
+// image folder of JPEGs. Every conversion streams through a stoker pipeline in blocks (idx /
+// decode / encode on the pipeline's threads), so memory stays at a few blocks whatever the size.
+//
+// HDF5 layout written: <prefix>/images uint8 [N,H,W,C] and <prefix>/labels int32 [N], chunked
+// by whole rows (--chunk-rows), optionally deflated; idx folders give /train/... (train-*) and
+// /test/... (t10k-*).
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/data_source.h"
+#include "cli/storage.h"
+#include "formats/file_source.h"
+#include "formats/hdf5_source.h"
+#include "formats/hdf5_writer.h"
+#include "formats/idx_source.h"
+#include "formats/jpeg_decode.h"
+#include "formats/jpeg_encode.h"
+#include "pipeline/error.h"
+
+namespace stoker::cli {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t kBudget = std::size_t{256} << 20;
+
+// "<dir>/<stem>" or "<dir>/<stem>.gz", whichever exists; empty if neither.
+std::string find_idx(const std::string& dir, const std::string& stem) {
+  for (const char* suffix : {"", ".gz"}) {
+    const std::string p = dir + "/" + stem + suffix;
+    if (fs::exists(p)) return p;
+  }
+  return "";
+}
+
+// Appends every element of `ds` (image, label) to <prefix>/images and <prefix>/labels.
+std::int64_t write_pairs(Hdf5Writer& w, const std::string& prefix, Dataset ds, const Shape& row_shape,
+                         const Args& args, int threads) {
+  const std::size_t row_bytes = static_cast<std::size_t>(row_shape.num_elements());
+  const Hdf5DatasetOptions storage = hdf5_storage(args, row_bytes);
+  w.create(prefix + "/images", DType::kU8, row_shape, storage);
+  w.create(prefix + "/labels", DType::kI32, Shape{}, storage);
+  Iterator it = ds.batch(write_block_rows(storage, row_bytes)).prefetch(1).iterator({.num_threads = threads, .memory_budget = kBudget});
+  Element b;
+  while (it.next(b)) {
+    Tensor labels = b[1];
+    if (labels.dtype() != DType::kI32) {
+      Tensor l32(DType::kI32, Shape{labels.shape()[0]});
+      for (std::int64_t i = 0; i < labels.shape()[0]; ++i) {
+        l32.mutable_data_as<std::int32_t>()[i] = static_cast<std::int32_t>(labels.data_as<std::int64_t>()[i]);
+      }
+      labels = l32;
+    }
+    w.append(prefix + "/images", b[0]);
+    w.append(prefix + "/labels", labels);
+  }
+  return w.rows(prefix + "/labels");
+}
+
+int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads) {
+  struct Split {
+    const char* prefix;
+    const char* images;
+    const char* labels;
+  };
+  const Split splits[] = {{"/train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                          {"/test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+  Hdf5Writer w(out);
+  int written = 0;
+  for (const Split& s : splits) {
+    const std::string images = find_idx(in, s.images), labels = find_idx(in, s.labels);
+    if (images.empty() || labels.empty()) continue;
+    Dataset ds = idx(images, labels);
+    Iterator probe = ds.take(1).iterator({.num_threads = 1, .memory_budget = 16 << 20});
+    auto first = probe.next();
+    if (!first) throw Error(ErrorCode::kDataLoss, "no records", {"convert", images, std::nullopt});
+    const std::int64_t rows = write_pairs(w, s.prefix, ds, (*first)[0].shape(), args, threads);
+    std::printf("%s: %lld rows of %s uint8 from %s\n", s.prefix, static_cast<long long>(rows),
+                (*first)[0].shape().to_string().c_str(), images.c_str());
+    ++written;
+  }
+  w.close();
+  if (written == 0) throw UsageError("INPUT " + in + " has no idx pair (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz])");
+  return kExitOk;
+}
+
+int folder_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads) {
+  DataSpec spec;
+  spec.path = in;
+  std::tie(spec.height, spec.width) = args.get_size("size");
+  spec.gray = args.get_bool("gray");
+  const std::string images = args.get("images", "/train/images"), labels = args.get("labels", "/train/labels");
+  const std::string prefix = images.substr(0, images.rfind('/'));
+  if (labels.substr(0, labels.rfind('/')) != prefix) throw UsageError("--images and --labels must be in the same group");
+  LabeledData data = open_labeled(spec);
+  Hdf5Writer w(out);
+  const Shape row{data.height, data.width, data.channels};
+  const Hdf5DatasetOptions storage = hdf5_storage(args, static_cast<std::size_t>(row.num_elements()));
+  w.create(images, DType::kU8, row, storage);
+  w.create(labels, DType::kI32, Shape{}, storage);
+  Iterator it = data.make(0)
+                    .batch(write_block_rows(storage, static_cast<std::size_t>(row.num_elements())))
+                    .prefetch(1)
+                    .iterator({.num_threads = threads, .memory_budget = kBudget});
+  Element b;
+  while (it.next(b)) {
+    w.append(images, b[0]);
+    w.append(labels, b[1]);
+  }
+  w.close();
+  std::printf("%s: %lld rows of %s uint8 from %zu classes (", images.c_str(), static_cast<long long>(data.rows),
+              row.to_string().c_str(), data.class_names.size());
+  for (std::size_t k = 0; k < data.class_names.size() && k < 10; ++k) {
+    std::printf("%s%zu=%s", k ? ", " : "", k, data.class_names[k].c_str());
+  }
+  std::printf("%s)\n", data.class_names.size() > 10 ? ", ..." : "");
+  return kExitOk;
+}
+
+int hdf5_to_folder(const std::string& in, const std::string& out, const Args& args, int threads) {
+  DataSpec spec;
+  spec.path = in;
+  spec.images = args.get("images", spec.images);
+  spec.labels = args.get("labels", spec.labels);
+  spec.num_threads = threads;
+  const int quality = static_cast<int>(args.get_count("quality", 95));
+  if (quality > 100) throw UsageError("--quality expects 1-100");
+  args.reject_unknown(2);
+  LabeledData data = open_labeled(spec);
+  if (data.image_dtype != DType::kU8 || (data.channels != 1 && data.channels != 3)) {
+    throw Error(ErrorCode::kUnsupported, "JPEG export needs uint8 images with 1 or 3 channels, got " +
+                                             std::string(dtype_name(data.image_dtype)) + " with " +
+                                             std::to_string(data.channels) + " channels",
+                {"convert", in, std::nullopt});
+  }
+  const int classes = data.count_classes();
+  prepare_output_folder(out, "OUTPUT");
+  for (int k = 0; k < classes; ++k) fs::create_directories(fs::path(out) / class_dir_name(k, classes));
+  JpegEncodeOptions jo;
+  jo.quality = quality;
+  const int h = static_cast<int>(data.height), wd = static_cast<int>(data.width), c = static_cast<int>(data.channels);
+  // Encode in parallel; write serially in row order (the row index names the file).
+  Iterator it = data.make(0)
+                    .map([h, wd, c, jo](Element e) {
+                      std::vector<std::uint8_t> jpeg = encode_jpeg(e[0].data_as<std::uint8_t>(), h, wd, c, jo);
+                      Tensor bytes(DType::kU8, Shape{static_cast<std::int64_t>(jpeg.size())});
+                      std::memcpy(bytes.mutable_data(), jpeg.data(), jpeg.size());
+                      return Element{std::move(bytes), e[1]};
+                    }, MapOptions{.name = "encode_jpeg"})
+                    .prefetch(8)
+                    .iterator({.num_threads = threads, .memory_budget = kBudget});
+  Element e;
+  std::int64_t row = 0;
+  std::uint64_t bytes = 0;
+  const int digits = static_cast<int>(std::to_string(std::max<std::int64_t>(data.rows - 1, 0)).size());
+  while (it.next(e)) {
+    const int label = e[1].item<int>();
+    char name[48];
+    std::snprintf(name, sizeof name, "%0*lld.jpg", digits, static_cast<long long>(row++));
+    const auto* p = e[0].data_as<std::uint8_t>();
+    write_file(out + "/" + class_dir_name(label, classes) + "/" + name, std::vector<std::uint8_t>(p, p + e[0].nbytes()));
+    bytes += e[0].nbytes();
+  }
+  std::printf("%s: %lld JPEGs (%dx%dx%d, quality %d, %.1f MiB) in %d class folders %s/%s..%s\n", out.c_str(),
+              static_cast<long long>(row), h, wd, c, quality, static_cast<double>(bytes) / (1 << 20), classes, out.c_str(),
+              class_dir_name(0, classes).c_str(), class_dir_name(classes - 1, classes).c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+int convert_command(const Args& args) {
+  const std::string in = args.positional(0, "INPUT (idx folder, image folder or HDF5 file)");
+  const std::string out = args.positional(1, "OUTPUT");
+  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  std::error_code ec;
+  if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
+  const auto t0 = std::chrono::steady_clock::now();
+  int rc;
+  if (fs::is_directory(in, ec)) {
+    if (fs::is_directory(out, ec)) throw UsageError("OUTPUT " + out + " is a folder; converting a folder writes an HDF5 file");
+    const bool has_idx = !find_idx(in, "train-images-idx3-ubyte").empty() || !find_idx(in, "t10k-images-idx3-ubyte").empty();
+    if (has_idx) {
+      hdf5_storage(args, 1);  // validate storage flags before any work
+      args.reject_unknown(2);
+      rc = idx_to_hdf5(in, out, args, threads);
+    } else {
+      args.get_size("size");
+      args.get_bool("gray");
+      args.get("images");
+      args.get("labels");
+      hdf5_storage(args, 1);
+      args.reject_unknown(2);
+      rc = folder_to_hdf5(in, out, args, threads);
+    }
+  } else if (is_hdf5_path(in)) {
+    rc = hdf5_to_folder(in, out, args, threads);
+  } else {
+    throw UsageError("INPUT " + in + " is not an HDF5 file, an idx folder or an image folder");
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("wrote %s in %.1f s\n", out.c_str(), secs);
+  return rc;
+}
+
+}  // namespace stoker::cli

@@ -1,0 +1,60 @@
+// Labeled image data for the `stoker` commands: an HDF5 file (images and labels datasets) or an
+// image folder (root/<class>/*.jpg), opened into a pipeline source of (image HWC, label) elements
+// plus what the commands need to know up front (rows, sample shape, dtype, classes, bytes).
+//
+// HDF5: hdf5(path, {images, labels}) with block shuffle when shuffling, then a bounded
+// shuffle buffer; labels that are not int32/int64 are cast to int32. Image folders: the (path,
+// label) list is shuffled (paths are small), then decode_jpeg resizes every image to one size.
+// Nothing here reads the data itself except to find the class count of an HDF5 file (one pass
+// over the labels dataset, which is small).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pipeline/dataset.h"
+
+namespace stoker::cli {
+
+struct DataSpec {
+  std::string path;  // HDF5 file or image folder
+  std::string images = "/train/images";
+  std::string labels = "/train/labels";
+  int height = 0, width = 0;  // image folders: output size; 0: the first image's size
+  bool gray = false;          // image folders: decode to one channel
+  int num_threads = 0;        // only for the HDF5 class-count pass
+};
+
+struct LabeledData {
+  std::string kind;         // "hdf5" or "image folder"
+  std::string description;  // one line for the user
+  std::int64_t rows = 0;
+  std::int64_t height = 0, width = 0, channels = 0;
+  DType image_dtype = DType::kU8;
+  std::size_t row_bytes = 0;        // image + label bytes of one element as it leaves the source
+  std::uint64_t disk_bytes = 0;     // bytes on disk (HDF5 storage of both datasets, or file sizes)
+  std::vector<std::string> class_names;  // image folders
+
+  // Elements (image [H,W,C] or [H,W], label) in file order when shuffle_buffer == 0, otherwise
+  // shuffled (seed from Options, so Trainer::fit reshuffles every epoch).
+  std::function<Dataset(std::size_t shuffle_buffer)> make;
+  // Number of classes: class folders, or max label + 1 (one pass over the HDF5 labels).
+  std::function<int()> count_classes;
+};
+
+// True when `path` starts with the HDF5 signature (or has no such file yet and ends in .h5/.hdf5).
+bool is_hdf5_path(const std::string& path);
+
+// Opens `spec`; throws UsageError for a missing path or a wrong kind, stoker::Error for a bad file.
+LabeledData open_labeled(const DataSpec& spec);
+
+// Auto shuffle buffer: all rows when they fit in a quarter of `budget`, else as many as do
+// (at least 1).
+std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget);
+
+std::string format_bytes(double bytes);  // "12.3 MiB"
+
+}  // namespace stoker::cli

@@ -1,0 +1,86 @@
+// `stoker inspect`: what a dataset holds. HDF5: every dataset's dtype, shape, layout, chunking,
+// filters and bytes on disk (hdf5_describe), and the image/label pairs `stoker train` can read.
+// Image folder: classes with their file counts, and the sizes of a few images (headers only).
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/data_source.h"
+#include "formats/file_source.h"
+#include "formats/hdf5_writer.h"
+#include "formats/jpeg_decode.h"
+
+namespace stoker::cli {
+namespace fs = std::filesystem;
+namespace {
+
+void inspect_hdf5(const std::string& path) {
+  const Hdf5FileInfo info = hdf5_describe(path);
+  std::printf("HDF5 %s", info.to_string().c_str());
+  if (info.datasets.empty()) std::printf("  (no datasets)\n");
+  // Image datasets (rank 3-4) and label datasets (rank 1, integer) with the same row count.
+  for (const Hdf5DatasetInfo& img : info.datasets) {
+    if (img.shape.size() < 3 || img.shape.size() > 4 || !img.stoker_dtype) continue;
+    for (const Hdf5DatasetInfo& lab : info.datasets) {
+      if (lab.shape.size() != 1 || lab.shape[0] != img.shape[0] || !lab.stoker_dtype) continue;
+      std::printf("trainable pair: --images %s --labels %s (%lld rows)\n", img.name.c_str(), lab.name.c_str(),
+                  static_cast<long long>(img.shape[0]));
+    }
+  }
+}
+
+void inspect_folder(const std::string& path, std::int64_t samples) {
+  ImageFolderOptions o;
+  const ImageFolderListing list = list_image_folder(path, o);
+  std::vector<std::int64_t> counts(list.classes.size(), 0);
+  for (std::int32_t l : list.labels) ++counts[static_cast<std::size_t>(l)];
+  std::uint64_t bytes = 0;
+  std::error_code ec;
+  for (const std::string& p : list.paths) bytes += fs::file_size(p, ec);
+  std::printf("image folder %s: %zu JPEGs, %zu classes, %s\n", path.c_str(), list.paths.size(), list.classes.size(),
+              format_bytes(static_cast<double>(bytes)).c_str());
+  for (std::size_t k = 0; k < list.classes.size(); ++k) {
+    if (k == 20 && list.classes.size() > 24) {
+      std::printf("  ... %zu more classes\n", list.classes.size() - 20);
+      break;
+    }
+    std::printf("  label %-4zu %-24s %lld files\n", k, list.classes[k].c_str(), static_cast<long long>(counts[k]));
+  }
+  // A few images spread over the listing (so over the classes).
+  const std::int64_t n = static_cast<std::int64_t>(list.paths.size());
+  const std::int64_t shown = std::min(samples, n);
+  if (shown > 0) std::printf("sample images:\n");
+  detail::ByteBuffer buf;
+  for (std::int64_t i = 0; i < shown; ++i) {
+    const std::string& p = list.paths[static_cast<std::size_t>(i * n / shown)];
+    try {
+      detail::read_whole_file(p, buf);
+      const JpegHeader h = read_jpeg_header(buf.data.get(), buf.size, p);
+      std::printf("  %s: %dx%d (WxH)\n", p.c_str(), h.width, h.height);
+    } catch (const std::exception& e) {
+      std::printf("  %s: unreadable: %s\n", p.c_str(), e.what());
+    }
+  }
+}
+
+}  // namespace
+
+int inspect_command(const Args& args) {
+  const std::string path = args.positional(0, "PATH (an HDF5 file or an image folder)");
+  const std::int64_t samples = args.get_count("samples", 5, true);
+  args.reject_unknown(1);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw UsageError("no such file or folder: " + path);
+  if (fs::is_directory(path, ec)) {
+    inspect_folder(path, samples);
+  } else if (is_hdf5_path(path)) {
+    inspect_hdf5(path);
+  } else {
+    throw UsageError(path + " is neither an HDF5 file nor an image folder");
+  }
+  return kExitOk;
+}
+
+}  // namespace stoker::cli

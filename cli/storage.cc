@@ -1,0 +1,53 @@
+// Output helpers (see storage.h).
+#include "cli/storage.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "pipeline/error.h"
+
+namespace stoker::cli {
+namespace fs = std::filesystem;
+
+Hdf5DatasetOptions hdf5_storage(const Args& args, std::size_t row_bytes) {
+  Hdf5DatasetOptions o;
+  o.chunk_rows = args.get_count("chunk-rows", static_cast<std::int64_t>(std::max<std::size_t>(1, (std::size_t{1} << 20) / std::max<std::size_t>(row_bytes, 1))));
+  const std::int64_t level = args.get_int("deflate", 0);
+  if (level < 0 || level > 9) throw UsageError("--deflate expects a gzip level 0-9, got " + std::to_string(level));
+  o.deflate_level = static_cast<int>(level);
+  o.shuffle = args.get_bool("shuffle-filter");
+  return o;
+}
+
+std::int64_t write_block_rows(const Hdf5DatasetOptions& storage, std::size_t row_bytes) {
+  const std::int64_t chunk = std::max<std::int64_t>(storage.chunk_rows, 1);
+  const auto want = static_cast<std::int64_t>((std::size_t{4} << 20) / std::max<std::size_t>(row_bytes, 1));
+  return std::max<std::int64_t>(1, want / chunk) * chunk;
+}
+
+std::string class_dir_name(int label, int classes) {
+  const int width = static_cast<int>(std::to_string(std::max(classes - 1, 0)).size());
+  std::string s = std::to_string(label);
+  return std::string(static_cast<std::size_t>(std::max(0, width - static_cast<int>(s.size()))), '0') + s;
+}
+
+void prepare_output_folder(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    if (!fs::is_directory(path, ec)) throw UsageError(what + ": " + path + " exists and is not a folder");
+    if (!fs::is_empty(path, ec)) throw UsageError(what + ": folder " + path + " is not empty (remove it or pick another)");
+  }
+  fs::create_directories(path, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create folder: " + ec.message(), {"cli", path, std::nullopt});
+}
+
+void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw Error(ErrorCode::kIo, std::string("cannot create file: ") + std::strerror(errno), {"cli", path, std::nullopt});
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  if (std::fclose(f) != 0 || !ok) throw Error(ErrorCode::kIo, "cannot write file", {"cli", path, std::nullopt});
+}
+
+}  // namespace stoker::cli

@@ -1,0 +1,207 @@
+// `stoker train`: streams labeled images from an HDF5 file or an image folder through a stoker
+// pipeline (block shuffle + bounded shuffle buffer -> batch -> prefetch) into the Trainer, with
+// the planner choosing micro-batches, a progress display, a JSON Lines log and a clean stop on
+// Ctrl-C (after the current step; weights saved with --save).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/data_source.h"
+#include "cli/progress.h"
+#include "pipeline/error.h"
+#include "trainer/trainer.h"
+
+namespace stoker::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_sigint(int) { g_stop.store(true); }
+
+// Installs the Ctrl-C handler for its lifetime. SA_RESETHAND: a second Ctrl-C kills as usual.
+class SigintGuard {
+ public:
+  SigintGuard() {
+    g_stop.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~SigintGuard() { sigaction(SIGINT, &old_, nullptr); }
+  SigintGuard(const SigintGuard&) = delete;
+  SigintGuard& operator=(const SigintGuard&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
+};
+
+}  // namespace
+
+int train_command(const Args& args) {
+  DataSpec spec;
+  spec.path = args.require("data");
+  spec.images = args.get("images", spec.images);
+  spec.labels = args.get("labels", spec.labels);
+  std::tie(spec.height, spec.width) = args.get_size("size");
+  spec.gray = args.get_bool("gray");
+  const bool validate = args.has("val-data") || args.has("val-images") || args.has("val-labels");
+  const std::string val_path = args.get("val-data", spec.path);
+  const std::string val_images = args.get("val-images", "/test/images");
+  const std::string val_labels = args.get("val-labels", "/test/labels");
+  const std::int64_t classes_flag = args.get_count("classes", 0, true);
+  const std::string model = args.get("model", "seed");
+  const int epochs = static_cast<int>(args.get_count("epochs", 1));
+  const std::string batch_text = args.get("batch", "32");
+  std::int64_t batch_flag = 0;
+  if (batch_text != "auto") {
+    batch_flag = args.get_count("batch", 32);
+  }
+  const std::string precision = args.get_choice("precision", {"float32", "mixed_float16", "mixed_bfloat16"}, "float32");
+  const double lr = args.get_double("lr", 1e-3);
+  if (!(lr > 0)) throw UsageError("--lr expects a positive number");
+  const std::string device = args.get_choice("device", {"cpu", "cuda", "auto"}, "auto");
+  const std::uint64_t model_memory = args.get_bytes("model-memory", 0);
+  const auto seed = static_cast<std::uint64_t>(args.get_count("seed", 0, true));
+  const std::string load = args.get("load", "");
+  const std::string save = args.get("save", "");
+  const std::size_t budget = args.get_bytes("memory-budget", std::size_t{1} << 30);
+  if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
+  const std::string shuffle_text = args.get("shuffle-buffer", "auto");
+  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  spec.num_threads = threads;
+  const std::string log_path = args.get("log", "");
+  const std::string progress = args.get_choice("progress", {"auto", "bar", "line"}, "auto");
+  args.reject_unknown();
+  if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
+
+  LabeledData data = open_labeled(spec);
+  std::size_t shuffle_buffer = shuffle_text == "auto" ? auto_shuffle_buffer(data, budget)
+                                                      : static_cast<std::size_t>(args.get_count("shuffle-buffer", 0, true));
+  std::optional<LabeledData> val;
+  if (validate) {
+    DataSpec vs = spec;
+    vs.path = val_path;
+    vs.images = val_images;
+    vs.labels = val_labels;
+    vs.height = static_cast<int>(data.height);
+    vs.width = static_cast<int>(data.width);
+    val = open_labeled(vs);
+    if (val->height != data.height || val->width != data.width || val->channels != data.channels ||
+        val->image_dtype != data.image_dtype) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "validation images are " + std::to_string(val->height) + "x" + std::to_string(val->width) + "x" +
+                      std::to_string(val->channels) + " " + dtype_name(val->image_dtype) + " but training images are " +
+                      std::to_string(data.height) + "x" + std::to_string(data.width) + "x" + std::to_string(data.channels) +
+                      " " + dtype_name(data.image_dtype));
+    }
+  }
+  const int classes = classes_flag > 0 ? static_cast<int>(classes_flag) : data.count_classes();
+  if (classes < 2) {
+    throw Error(ErrorCode::kInvalidArgument, "the labels name " + std::to_string(classes) +
+                                                 " class(es); a classifier needs at least 2 (see --classes)");
+  }
+  ModelSpec model_spec;
+  try {
+    model_spec = ModelSpec::from_string(model, classes);
+  } catch (const Error& e) {
+    throw UsageError("--model: " + e.message());
+  }
+
+  TrainerConfig cfg;
+  cfg.backend = device;
+  cfg.precision = parse_precision(precision);
+  cfg.optimizer.learning_rate = static_cast<float>(lr);
+  cfg.batch_size = batch_flag;
+  cfg.memory_limit = model_memory;
+  cfg.num_threads = threads;
+  cfg.input_scale = data.image_dtype == DType::kU8 ? 1.f / 255.f : 1.f;
+  cfg.seed = seed;
+  Trainer trainer(model_spec, {data.height, data.width, data.channels}, cfg);
+  if (!load.empty()) trainer.load_weights(load);
+  const std::int64_t batch = trainer.plan().batch;
+
+  Dataset train = data.make(shuffle_buffer).batch(batch).prefetch(2);
+  FitOptions fo;
+  fo.epochs = epochs;
+  if (val) fo.validation = val->make(0).batch(batch).prefetch(2);
+  fo.pipeline_options.num_threads = threads;
+  fo.pipeline_options.memory_budget = budget;
+  fo.pipeline_options.seed = seed;
+  fo.stop = &g_stop;
+  fo.save_on_stop = save;
+
+  std::printf("data: %s\n", data.description.c_str());
+  if (val) std::printf("validation: %s\n", val->description.c_str());
+  std::printf("model: %s (%d classes)\n", trainer.spec().to_string().c_str(), classes);
+  std::printf("backend: %s, %s, batch %lld%s\nplan: %s\n", trainer.backend().name().c_str(), precision.c_str(),
+              static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", trainer.plan().to_string().c_str());
+  std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
+              format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
+              threads > 0 ? std::to_string(threads).c_str() : "all");
+  std::fflush(stdout);
+
+  std::unique_ptr<std::FILE, FileCloser> log;
+  if (!log_path.empty()) {
+    log.reset(std::fopen(log_path.c_str(), "w"));
+    if (!log) throw UsageError("--log: cannot write " + log_path);
+  }
+  const bool bar = progress == "bar" || (progress == "auto" && isatty(fileno(stdout)));
+  const std::int64_t steps_per_epoch = (data.rows + batch - 1) / batch;
+  TrainProgress prog(bar, epochs, steps_per_epoch, stdout, log.get());
+  fo.on_step = [&](const StepReport& s) { prog.on_step(s); };
+  fo.on_epoch = [&](const EpochReport& r) { prog.on_epoch(r); };
+
+  std::vector<EpochReport> reports;
+  {
+    SigintGuard guard;
+    reports = trainer.fit(train, fo);
+  }
+  const bool stopped = !reports.empty() && reports.back().stopped;
+  if (!save.empty() && !stopped) trainer.save_weights(save);
+
+  double seconds = 0, wait = 0;
+  std::int64_t samples = 0;
+  std::size_t peak_pipeline = 0, peak_rss = 0;
+  for (const EpochReport& r : reports) {
+    seconds += r.seconds;
+    samples += r.samples;
+    wait += r.seconds * r.stall_pct / 100.0;
+    peak_pipeline = std::max(peak_pipeline, r.peak_pipeline_bytes);
+    peak_rss = std::max(peak_rss, r.peak_rss_bytes);
+  }
+  if (stopped) {
+    std::printf("interrupted after %lld steps%s\n", static_cast<long long>(trainer.steps()),
+                save.empty() ? " (no --save given: weights not written)" : ("; weights saved to " + save).c_str());
+  }
+  if (!reports.empty()) {
+    const EpochReport& last = reports.back();
+    if (last.validation) {
+      std::printf("test accuracy %.4f (loss %.4f, %lld samples)\n", last.validation->accuracy, last.validation->loss,
+                  static_cast<long long>(last.validation->samples));
+    } else {
+      std::printf("train accuracy %.4f (last epoch; no validation data)\n", last.accuracy);
+    }
+  }
+  std::printf("throughput %.0f samples/s (%lld samples in %.1f s of training), input stall %.1f%%\n",
+              seconds > 0 ? static_cast<double>(samples) / seconds : 0.0, static_cast<long long>(samples), seconds,
+              seconds > 0 ? 100.0 * wait / seconds : 0.0);
+  std::printf("memory: pipeline peak %s of %s budget, process peak RSS %s\n",
+              format_bytes(static_cast<double>(peak_pipeline)).c_str(), format_bytes(static_cast<double>(budget)).c_str(),
+              format_bytes(static_cast<double>(peak_rss)).c_str());
+  if (!save.empty() && !stopped) std::printf("weights saved to %s\n", save.c_str());
+  return stopped ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace stoker::cli
