@@ -30,10 +30,12 @@ const Hdf5DatasetInfo& find_dataset(const Hdf5FileInfo& info, const std::string&
   for (const Hdf5DatasetInfo& d : info.datasets) {
     if (d.name == normalise_name(name)) return d;
   }
+  if (info.datasets.empty()) {
+    throw Error(ErrorCode::kDataLoss, "no datasets found (an empty or corrupt HDF5 file?)", {"cli", info.path, std::nullopt});
+  }
   std::string have;
   for (const Hdf5DatasetInfo& d : info.datasets) have += "\n  " + d.name + "  " + d.dtype + " " + dims_text(d.shape);
-  throw UsageError("--" + flag + ": no dataset '" + name + "' in " + info.path +
-                   (have.empty() ? std::string(" (the file has no datasets)") : "; it has:" + have));
+  throw UsageError("--" + flag + ": no dataset '" + name + "' in " + info.path + "; it has:" + have);
 }
 
 // Any integer label tensor's value i as int64.

@@ -3,7 +3,8 @@
 // generated independently, in parallel, in any order.
 //
 // Class k is a sinusoidal grating at orientation pi*k/K (period alternating between two sizes),
-// tinted with a colour of hue k/K; each sample draws a random phase, contrast, brightness, a
+// tinted with a colour of hue k/K (channel means and
+// grating amplitudes); each sample draws a random phase, contrast, brightness, a
 // small orientation jitter (below half the class spacing) and per-pixel noise. A small conv net
 // separates the classes from orientation and colour, but not from any single pixel.
 #pragma once
