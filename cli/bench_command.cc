@@ -2,10 +2,11 @@
 // with JPEG decode + resize) and reports images/s, MB/s, the per-stage stats of
 // Iterator::stats(), the stage that bounds throughput, and the pipeline's peak memory.
 //
-// Bottleneck: walking from the consumer towards the source, each asynchronous stage records the
-// time it waited for its input. A stage that waited for most of the run was starved by what
-// feeds it; the deepest starved stage is waiting on its own producer work (hdf5: block reads and
-// inflate; map: its parallel function, e.g. decode; prefetch: the serial stages below it).
+// Bottleneck: each asynchronous stage records the time it was blocked on its input: prefetch, the
+// consumer waiting for a ready batch; map, waiting for its workers; hdf5, waiting for block reads.
+// The deepest stage (closest to the source) that waited for at least half the run names the
+// bottleneck: its own parallel work (map, hdf5), or for prefetch the serial stages that run on its
+// thread (batch, shuffle, row copies). The table is printed too, so the verdict can be checked.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -21,22 +22,29 @@ namespace {
 
 std::string bottleneck(const PipelineStats& st, double wall) {
   // stats.stages: outermost (prefetch) first, source last.
-  const StageStats* starved = nullptr;
-  for (const StageStats& s : st.stages) {
-    if (s.wait_input_s >= 0.5 * wall) starved = &s;
+  std::size_t starved = st.stages.size();
+  for (std::size_t i = 0; i < st.stages.size(); ++i) {
+    if (st.stages[i].wait_input_s >= 0.5 * wall) starved = i;
   }
-  if (!starved) {
-    return "the serial stages on the consumer thread (no asynchronous stage waited for half the run)";
+  if (starved == st.stages.size()) {
+    return "none of the asynchronous stages waited for half the run: the serial stages on the consumer "
+           "thread, or the consumer itself";
   }
-  const double pct = 100.0 * starved->wait_input_s / wall;
-  char buf[256];
-  if (starved->name.rfind("prefetch", 0) == 0) {
+  const StageStats& s = st.stages[starved];
+  const double pct = wall > 0 ? 100.0 * s.wait_input_s / wall : 0;
+  char buf[512];
+  if (s.name.rfind("prefetch", 0) == 0) {
+    std::string below;
+    for (std::size_t i = starved + 1; i < st.stages.size(); ++i) below += (below.empty() ? "" : ", ") + st.stages[i].name;
     std::snprintf(buf, sizeof buf,
-                  "the serial stages below '%s' (batch/shuffle work on its thread: it waited %.0f%% of the run)",
-                  starved->name.c_str(), pct);
+                  "the serial work on the prefetch thread (%s): the consumer waited on '%s' %.0f%% of the run "
+                  "while no stage below it waited on its input for half the run",
+                  below.c_str(), s.name.c_str(), pct);
   } else {
-    std::snprintf(buf, sizeof buf, "'%s' (waited for its own workers %.0f%% of the run: more threads would help)",
-                  starved->name.c_str(), pct);
+    std::snprintf(buf, sizeof buf,
+                  "'%s': it waited %.0f%% of the run for its own parallel work (reads, decode or the mapped "
+                  "function); more --threads would help",
+                  s.name.c_str(), pct);
   }
   return buf;
 }
