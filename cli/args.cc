@@ -106,7 +106,10 @@ std::string Args::get_choice(const std::string& name, const std::vector<std::str
     if (c == v) return v;
   }
   std::string all;
-  for (const std::string& c : choices) all += (all.empty() ? "" : "|") + c;
+  for (const std::string& c : choices) {
+    if (!all.empty()) all += '|';
+    all += c;
+  }
   throw UsageError("--" + name + " expects one of " + all + ", got '" + v + "'");
 }
 

@@ -35,7 +35,10 @@ std::string bottleneck(const PipelineStats& st, double wall) {
   char buf[512];
   if (s.name.rfind("prefetch", 0) == 0) {
     std::string below;
-    for (std::size_t i = starved + 1; i < st.stages.size(); ++i) below += (below.empty() ? "" : ", ") + st.stages[i].name;
+    for (std::size_t i = starved + 1; i < st.stages.size(); ++i) {
+      if (!below.empty()) below += ", ";
+      below += st.stages[i].name;
+    }
     std::snprintf(buf, sizeof buf,
                   "the serial work on the prefetch thread (%s): the consumer waited on '%s' %.0f%% of the run "
                   "while no stage below it waited on its input for half the run",

@@ -20,7 +20,10 @@ namespace {
 
 std::string dims_text(const std::vector<std::int64_t>& d) {
   std::string s = "[";
-  for (std::size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(d[i]);
+  }
   return s + "]";
 }
 
@@ -92,15 +95,14 @@ LabeledData open_hdf5(const DataSpec& spec) {
                   dims_text(img.shape) + ", " + lab.name + " " + lab.dtype;
   const std::string path = spec.path, images = img.name, labels = lab.name;
   const std::size_t row_bytes = d.row_bytes;
-  const std::int64_t img_chunk = img.chunk.empty() ? 1 : img.chunk[0];
   const bool cast_labels = label_dtype != DType::kI32 && label_dtype != DType::kI64;
-  d.make = [path, images, labels, row_bytes, img_chunk, cast_labels, rows = d.rows](std::size_t shuffle_buffer) {
+  d.make = [path, images, labels, row_bytes, cast_labels, rows = d.rows](std::size_t shuffle_buffer) {
     Hdf5Options o;
     if (shuffle_buffer > 0) {
       // Blocks small enough that the buffer mixes many of them (hdf5_source.h: buffer >= 8-32 x
-      // block_rows), but at least one chunk and at most 4 MiB.
+      // block_rows), at most 4 MiB; the source rounds a block up to whole chunks.
       const std::size_t want = std::max<std::size_t>(shuffle_buffer / 16, 1) * row_bytes;
-      o.block_bytes = std::clamp<std::size_t>(want, static_cast<std::size_t>(img_chunk) * row_bytes, std::size_t{4} << 20);
+      o.block_bytes = std::min<std::size_t>(want, std::size_t{4} << 20);
       o.shuffle_blocks = true;
     }
     Dataset ds = hdf5(path, {images, labels}, o);
