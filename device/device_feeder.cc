@@ -351,6 +351,8 @@ struct DeviceFeeder::Impl {
 
 void DeviceFeeder::Impl::ensure_capacity(detail::FeederBuffer& b, std::size_t bytes) {
   if (b.capacity >= bytes) return;
+  // Grow by at least a quarter, so batches of slowly rising size do not reallocate every time.
+  if (b.capacity) bytes = std::max(bytes, b.capacity + b.capacity / 4);
   if (state->cuda) {
     // The old allocation is freed on the copy stream after the consumer's last use of it.
     b.freed.make_wait(state->copy.get());
