@@ -345,12 +345,14 @@ struct DeviceFeeder::Impl {
 
   void run_feeder() noexcept;
   void run_completer() noexcept;
-  detail::Queued issue(int j, Element& batch);
+  detail::Queued issue(int j, std::unique_ptr<Element> batch);
   void ensure_capacity(detail::FeederBuffer& b, std::size_t bytes);
 };
 
 void DeviceFeeder::Impl::ensure_capacity(detail::FeederBuffer& b, std::size_t bytes) {
   if (b.capacity >= bytes) return;
+  // Grow by at least a quarter, so batches of slowly rising size do not reallocate every time.
+  if (b.capacity) bytes = std::max(bytes, b.capacity + b.capacity / 4);
   if (state->cuda) {
     // The old allocation is freed on the copy stream after the consumer's last use of it.
     b.freed.make_wait(state->copy.get());
@@ -361,7 +363,10 @@ void DeviceFeeder::Impl::ensure_capacity(detail::FeederBuffer& b, std::size_t by
   b.capacity = bytes;
 }
 
-detail::Queued DeviceFeeder::Impl::issue(int j, Element& batch) {
+// `batch` lives on the heap from before the plan is made until its copy is done: the source
+// addresses must not move (an Element keeps small tensors inline, and moving it moves them).
+detail::Queued DeviceFeeder::Impl::issue(int j, std::unique_ptr<Element> owned) {
+  const Element& batch = *owned;
   detail::FeederState& s = *state;
   detail::FeederBuffer& b = s.buffers[static_cast<std::size_t>(j)];
   CopyPlan plan(batch);
@@ -424,7 +429,7 @@ detail::Queued DeviceFeeder::Impl::issue(int j, Element& batch) {
   // The host batch (its ring slot) stays alive until the copy is done.
   {
     std::lock_guard lock(cmu);
-    completions.emplace_back(b.ready.get(), std::make_unique<Element>(std::move(batch)));
+    completions.emplace_back(b.ready.get(), std::move(owned));
   }
   ccv.notify_one();
 #endif
@@ -455,8 +460,8 @@ void DeviceFeeder::Impl::run_feeder() noexcept {
       detail::Queued q;
       bool end = false;
       try {
-        Element batch;
-        if (host->next(batch)) q = issue(j, batch);
+        auto batch = std::make_unique<Element>();
+        if (host->next(*batch)) q = issue(j, std::move(batch));
         else end = true;
       } catch (...) {
         q = detail::Queued{};

@@ -104,8 +104,10 @@ TEST(CudaResources, RoundTripThroughDeviceMemoryOnAStream) {
   DeviceBuffer c = std::move(a);
   EXPECT_EQ(a.data(), nullptr);
   EXPECT_NE(c.data(), nullptr);
-  Stream t = std::move(s);
-  EXPECT_EQ(s.get(), nullptr);
+  Stream u = Stream::create();  // not `s`: b frees itself on `s`, which must outlive it
+  Stream t = std::move(u);
+  EXPECT_EQ(u.get(), nullptr);
+  EXPECT_NE(t.get(), nullptr);
   t.synchronize();
 }
 

@@ -198,6 +198,26 @@ TEST(DeviceFeederHost, ReleasingFromAnotherThreadWakesTheFeeder) {
   EXPECT_EQ(expect, 200);
 }
 
+TEST(DeviceFeederHost, ASlowPipelineShowsAsInputStall) {
+  // Each element takes 1 ms to produce and the consumer does nothing: it waits for nearly all
+  // of the run.
+  auto ds = Dataset::range(40).map([](Element e) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return e;
+  });
+  auto ring = std::make_shared<PinnedRing>(PinnedRing::slot_bytes_for(Element{Tensor::scalar<std::int64_t>(0)}, 4), 2,
+                                           RingMemory::kHost);
+  DeviceFeeder feeder(ds.batch(4).iterator({.num_threads = 1, .batch_allocator = ring}), host_options(ring));
+  while (auto b = feeder.next()) {
+  }
+  FeederStats s = feeder.stats();
+  EXPECT_EQ(s.batches, 10u);
+  EXPECT_GT(s.host_wait_s, 0.02) << s.to_string();
+  EXPECT_GT(s.input_stall_pct, 50.0) << s.to_string();
+  EXPECT_LE(s.input_stall_pct, 100.0);
+  EXPECT_NE(s.to_string().find("host mode"), std::string::npos);
+}
+
 TEST(DeviceFeeder, AutoWithoutADeviceThrowsUnsupportedNamingHostMode) {
   if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present";
   try {

@@ -175,13 +175,13 @@ TEST(DeviceFeederGpu, MemoryStaysSteadyOver10000Batches) {
   SKIP_WITHOUT_GPU();
   constexpr std::int64_t kWidth = 256, kBatch = 8, kBatches = 10000;
   auto ring = std::make_shared<PinnedRing>(rows_slot_bytes(kWidth, kBatch), 2);
-  DeviceFeeder feeder(rows(kBatch * kBatches, kWidth).batch(kBatch).prefetch(2).iterator(
-                          {.num_threads = 2, .batch_allocator = ring}),
-                      {.ring = ring});
+  auto feeder = std::make_unique<DeviceFeeder>(
+      rows(kBatch * kBatches, kWidth).batch(kBatch).prefetch(2).iterator({.num_threads = 2, .batch_allocator = ring}),
+      FeederOptions{.ring = ring});
   Stream compute = Stream::create();
   std::size_t rss0 = 0, dev0 = 0;
   std::int64_t n = 0;
-  while (auto b = feeder.next()) {
+  while (auto b = feeder->next()) {
     b->wait_on(compute.get());
     test_support::launch_busy_wait(compute.get(), 2000);
     if (++n == 500) {  // after warm-up: pools, timing events and buffers exist
@@ -193,9 +193,10 @@ TEST(DeviceFeederGpu, MemoryStaysSteadyOver10000Batches) {
   compute.synchronize();
   ASSERT_EQ(n, kBatches);
   std::size_t rss1 = rss_bytes(), dev1 = device_free_bytes();
-  std::printf("rss %zu -> %zu, device free %zu -> %zu; %s\n", rss0, rss1, dev0, dev1, feeder.stats().to_string().c_str());
+  std::printf("rss %zu -> %zu, device free %zu -> %zu; %s\n", rss0, rss1, dev0, dev1, feeder->stats().to_string().c_str());
   EXPECT_LT(rss1, rss0 + (std::size_t{8} << 20));  // 8 MiB of slack for allocator noise
   EXPECT_GE(dev1 + (std::size_t{2} << 20), dev0);
+  feeder.reset();  // joins the completion thread: every slot is back
   EXPECT_EQ(ring->leased(), 0u);
 }
 
