@@ -266,6 +266,9 @@ class Hdf5Iterator final : public StageIterator {
       // which may go away right after the destructor has seen in_flight reach zero.
       rt_.arena().enqueue([shared = shared_, p = p.get(), meta = n_->meta_, file = file_.get(), name = &n_->options_.name,
                            rt = &rt_, counters = &counters_] {
+        // Pairs with the consumer's unlock after preparing the block (and after its last read of a
+        // recycled buffer): an explicit happens-before that ThreadSanitizer can see through TBB.
+        { std::lock_guard lock(shared->mu); }
         detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
         std::lock_guard lock(shared->mu);
         p->done = true;
