@@ -89,7 +89,9 @@ std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, cons
   if (names.empty()) throw Error(ErrorCode::kInvalidArgument, "hdf5: no datasets named", ctx);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Error(ErrorCode::kNotFound, "no such file", ctx);
-  if (options.read_ahead_blocks < 0) throw Error(ErrorCode::kInvalidArgument, "read_ahead_blocks must be >= 0", ctx);
+  if (options.read_ahead_blocks < -1) {
+    throw Error(ErrorCode::kInvalidArgument, "read_ahead_blocks must be >= 0, or -1 for automatic", ctx);
+  }
   auto meta = std::make_shared<Hdf5FileMeta>();
   meta->path = path;
   Hdf5Lock lock;
