@@ -32,6 +32,10 @@ class Runtime {
 
   const Options& options() const { return options_; }
   int num_threads() const { return num_threads_; }
+  // Where all parallel work runs. Rule for tasks enqueued here: their functor must own nothing
+  // that touches this Runtime when destroyed (MemoryCharges, counters): TBB destroys a functor
+  // after it returns, which may be after the stage that waited for it, and the Runtime, are gone.
+  // Borrow such state by pointer from the stage, which waits for its tasks before it dies.
   tbb::task_arena& arena() { return arena_; }
   MemoryBudget& budget() { return budget_; }
   BufferAllocator& batch_allocator() { return *allocator_; }

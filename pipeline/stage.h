@@ -33,6 +33,16 @@ class StageIterator : public IteratorNode {
 // exception from user code becomes kInvalidArgument carrying its what().
 Error current_error_as(const ErrorContext& context);
 
+// input.next(out), setting `saw_error` if it throws (the exception propagates).
+inline bool next_noting_error(IteratorNode& input, Element& out, bool& saw_error) {
+  try {
+    return input.next(out);
+  } catch (...) {
+    saw_error = true;
+    throw;
+  }
+}
+
 // Default seed of a random stage: Options::seed mixed with the stage position, so two random
 // stages never draw the same stream.
 std::uint64_t stage_seed(const Runtime& rt, const StageCounters& counters);
