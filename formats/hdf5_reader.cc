@@ -44,8 +44,8 @@ Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   *rows = static_cast<std::int64_t>(dims[0]);
-  for (int i = 1; i < rank; ++i) m.row_shape = m.row_shape.prepend(0);  // rank only; filled below
-  for (int i = 1; i < rank; ++i) m.row_shape[i - 1] = static_cast<std::int64_t>(dims[static_cast<std::size_t>(i)]);
+  std::vector<std::int64_t> row_dims(dims.begin() + 1, dims.end());
+  m.row_shape = Shape::from(row_dims);
 
   if (hdf5_is_vlen_bytes(type.get())) {
     if (rank != 1) throw Error(ErrorCode::kUnsupported, what + ": vlen bytes datasets must be 1-D", ctx);
@@ -89,7 +89,9 @@ std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, cons
   if (names.empty()) throw Error(ErrorCode::kInvalidArgument, "hdf5: no datasets named", ctx);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Error(ErrorCode::kNotFound, "no such file", ctx);
-  if (options.read_ahead_blocks < 0) throw Error(ErrorCode::kInvalidArgument, "read_ahead_blocks must be >= 0", ctx);
+  if (options.read_ahead_blocks < -1) {
+    throw Error(ErrorCode::kInvalidArgument, "read_ahead_blocks must be >= 0, or -1 for automatic", ctx);
+  }
   auto meta = std::make_shared<Hdf5FileMeta>();
   meta->path = path;
   Hdf5Lock lock;

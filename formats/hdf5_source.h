@@ -12,8 +12,9 @@
 // Streaming: rows are read in blocks of block_rows consecutive rows, rounded to whole chunks of
 // the widest dataset. An open source holds the block being consumed plus at most
 // read_ahead_blocks blocks being read or decoded; their bytes are charged to the memory budget
-// and to the source's stage counters (peak_bytes <= (1 + read_ahead_blocks) x block bytes).
-// A read-ahead block starts only while the budget has room for it.
+// and to the source's stage counters (peak_bytes <= (1 + read_ahead_blocks) x block bytes, plus
+// the compressed chunks of a block while it decodes). A read-ahead block starts only while the
+// budget has room for it. Not charged: per-thread decode scratch (at most two chunks a thread).
 //
 // Parallel decode: datasets chunked by whole rows whose filters are only deflate and/or shuffle
 // are read with H5Dread_chunk (raw bytes, under the process-wide HDF5 lock) and inflated /
@@ -73,8 +74,9 @@ struct Hdf5Options {
   // CPU than 16 MiB, 64 MiB twice as much); it also bounds the source's memory and is the unit of
   // block shuffle.
   std::size_t block_bytes = std::size_t{4} << 20;
-  // Blocks read and decoded ahead of the one being consumed.
-  int read_ahead_blocks = 1;
+  // Blocks read and decoded ahead of the one being consumed; -1: automatic: 1, or for data decoded
+  // on the arena (deflate/shuffle chunks) enough blocks that 2 x num_threads chunks are in flight.
+  int read_ahead_blocks = -1;
   // Permute the order of blocks each epoch (seeded; see the header comment).
   bool shuffle_blocks = false;
   // Seed of the block permutation; unset: derived from Options::seed and the stage position.

@@ -7,7 +7,7 @@
 //   blocks/w  mean distinct blocks among 64 consecutive outputs (64 when fully mixed)
 // and checks the bounds documented in formats/hdf5_source.h. The numbers are deterministic
 // (seeded), so the table in the header can be regenerated with:
-//   build/tests/hdf5_shuffle_quality_test --gtest_also_run_disabled_tests
+//   build/tests/hdf5_shuffle_quality_test
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -85,7 +85,9 @@ TEST(Hdf5ShuffleQuality, BlockShufflePlusBufferApproachesGlobalShuffle) {
       EXPECT_LT(std::abs(q.corr), corr_bound);
       EXPECT_NEAR(q.disp, 1.0 / 3, 0.06);
       // The documented rule: a buffer of >= 8 x block_rows mixes neighbours from different blocks.
-      if (buffer >= 8 * static_cast<std::size_t>(block)) EXPECT_LT(q.same_block, 0.15) << block << " " << buffer;
+      if (buffer >= 8 * static_cast<std::size_t>(block)) {
+        EXPECT_LT(q.same_block, 0.15) << block << " " << buffer;
+      }
     }
   }
 }

@@ -183,8 +183,9 @@ TEST(Hdf5Source, HoldsAtMostOneBlockPlusReadAhead) {
     Hdf5Writer w(path);
     w.write("d", data, {.chunk_rows = 10});
   }
-  for (int ahead : {0, 1, 3}) {
+  for (int ahead : {0, 1, 3, -1}) {  // -1: automatic, 1 for uncompressed data
     Dataset ds = hdf5(path, {"d"}, {.block_rows = 20, .read_ahead_blocks = ahead});
+    if (ahead < 0) ahead = 1;
     EXPECT_EQ(ds.cardinality(), n);
     Iterator it = ds.iterator({.num_threads = 2});
     std::int64_t count = 0;
@@ -281,8 +282,11 @@ TEST(Hdf5Source, BlockShuffleIsAPermutationThatChangesPerEpochAndRepeatsPerSeed)
     EXPECT_NE(a[e], c[e]) << "different seed, epoch " << e;
     // Rows inside a block stay in order; blocks start at multiples of 50.
     for (std::int64_t i = 0; i < n; ++i) {
-      if (i % 50 == 0) EXPECT_EQ(a[e][i] % 50, 0);
-      else EXPECT_EQ(a[e][i], a[e][i - 1] + 1);
+      if (i % 50 == 0) {
+        EXPECT_EQ(a[e][i] % 50, 0);
+      } else {
+        EXPECT_EQ(a[e][i], a[e][i - 1] + 1);
+      }
     }
   }
   EXPECT_NE(a[0], a[1]);
