@@ -210,6 +210,18 @@ void BM_DecodeJpegMapFn(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+// Resampling a 320x320 RGB window (an average random-resized-crop of a 500x375 image) to 224x224.
+void BM_Resize320To224(benchmark::State& state) {
+  std::vector<std::uint8_t> src(320 * 320 * 3), dst(224 * 224 * 3);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>(i * 7);
+  const auto filter = state.range(0) == 0 ? ResizeFilter::kBilinear : ResizeFilter::kArea;
+  for (auto _ : state) {
+    detail::resize_region(src.data(), 320, 320, 3, 320 * 3, {0.5, 0.5, 319, 319}, dst.data(), 224, 224, filter, false);
+    benchmark::DoNotOptimize(dst.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Resize320To224)->ArgName("area")->Arg(0)->Arg(1);
 BENCHMARK(BM_TurboJpegFullDecode);
 BENCHMARK(BM_DecodeJpegMapFn)->ArgName("case")->Arg(0)->Arg(1)->Arg(2);
 
