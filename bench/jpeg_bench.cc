@@ -200,7 +200,7 @@ void BM_DecodeJpegMapFn(benchmark::State& state) {
   DecodeJpegOptions o;
   if (state.range(0) != 2) {
     o = {.height = 224, .width = 224, .crop = CropMode::kRandomResized, .flip_probability = 0.5,
-         .dct_scaling = state.range(0) == 0};
+         .dct_scaling = state.range(0) == 0, .partial_decode = state.range(0) != 3};
   }
   MapFn fn = decode_jpeg(o);
   std::uint64_t i = 0;
@@ -223,7 +223,8 @@ void BM_Resize320To224(benchmark::State& state) {
 }
 BENCHMARK(BM_Resize320To224)->ArgName("area")->Arg(0)->Arg(1);
 BENCHMARK(BM_TurboJpegFullDecode);
-BENCHMARK(BM_DecodeJpegMapFn)->ArgName("case")->Arg(0)->Arg(1)->Arg(2);
+// case 0: rrc224+flip, all fusions; 1: no DCT scaling; 2: plain full decode; 3: no partial decode.
+BENCHMARK(BM_DecodeJpegMapFn)->ArgName("case")->Arg(0)->Arg(1)->Arg(2)->Arg(3);
 
 double stat_min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 double stat_max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }

@@ -189,7 +189,7 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
   }
   const double fx = static_cast<double>(sw) / W, fy = static_cast<double>(sh) / H;
   detail::Region rs{r.x * fx, r.y * fy, r.w * fx, r.h * fy};
-  if (o.crop != CropMode::kNone && rs.w * rs.h < kWindowShare * sw * sh) {
+  if (o.partial_decode && o.crop != CropMode::kNone && rs.w * rs.h < kWindowShare * sw * sh) {
     // Decode only the window the resampler reads: the region plus one pixel of margin (bilinear
     // taps), then resample from the window's own buffer.
     detail::JpegWindow win;

@@ -104,10 +104,17 @@ Result window_raw(Decoder& d, const std::uint8_t* data, std::size_t size, int de
     for (int i = 0; i < n; ++i) rows[i] = out + static_cast<std::size_t>(r + i) * row;
     r += static_cast<int>(jpeg_read_scanlines(c, rows, static_cast<JDIMENSION>(n)));
   }
-  // Rows below the window: entropy-decoded only. Skipping to the very end would mark EOI without
-  // reading the data, so the last row is read (cheap: one iMCU row of the window's columns) and
-  // jpeg_finish_decompress then reads to EOI, raising the same warnings a full decode would.
+  // Rows below the window. A file that ends with EOI (FF D9) is not truncated (entropy-coded data
+  // cannot contain FF D9), so decoding stops here. Otherwise they are entropy-decoded: skipping
+  // to the very end would mark EOI without reading the data, so the last row is read (one iMCU row
+  // of the window's columns) and jpeg_finish_decompress then reads to EOI, raising the same
+  // warnings a full decode would (a truncated file is an error even when the window is intact).
   const int below = oh - (win->y + win->h);
+  const bool ends_with_eoi = size >= 4 && data[size - 2] == 0xFF && data[size - 1] == 0xD9;
+  if (below > 0 && ends_with_eoi && !c->progressive_mode) {
+    jpeg_abort_decompress(c);
+    return Result::kOk;
+  }
   if (below > 0) {
     if (below > 1) jpeg_skip_scanlines(c, static_cast<JDIMENSION>(below - 1));
     // The scratch row must not overwrite the window: use the row after it when there is room,

@@ -415,3 +415,24 @@ TEST(JpegWindowDecode, CmykAndGrayWindows) {
 
 }  // namespace
 }  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+// Bytes after EOI (some cameras append data) are ignored by every path; the windowed path then
+// reads to EOI instead of stopping early, and still decodes the same pixels.
+TEST(JpegWindowDecode, TrailingBytesAfterEoiAreIgnored) {
+  auto jpeg = make_jpeg(64, 80);
+  auto tail = jpeg;
+  tail.insert(tail.end(), {0x12, 0x34, 0x56, 0x78});
+  for (CropMode crop : {CropMode::kNone, CropMode::kCenter}) {
+    DecodeJpegOptions o{.height = crop == CropMode::kNone ? 0 : 16, .width = crop == CropMode::kNone ? 0 : 16, .crop = crop};
+    EXPECT_EQ(decode(tail, o), decode(jpeg, o));
+    EXPECT_EQ(decode(tail, {.height = o.height, .width = o.width, .crop = crop, .strict = true}), decode(jpeg, o));
+  }
+}
+
+}  // namespace
+}  // namespace stoker
