@@ -19,6 +19,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -76,10 +78,10 @@ std::vector<std::uint8_t> synth(std::uint64_t seed) {
   for (int y = 0; y < kH; ++y)
     for (int x = 0; x < kW; ++x) {
       double base = 60 * (gx * x / kW + gy * y / kH) + 55 * value_noise(x, y, 90, seed) + 30 * value_noise(x, y, 23, seed + 7);
-      double tex = 26 * value_noise(x, y, 3.1, seed + 11) + 14 * value_noise(x, y, 1.3, seed + 13);
+      double tex = 54 * value_noise(x, y, 3.1, seed + 11) + 40 * value_noise(x, y, 1.3, seed + 13);
       for (int c = 0; c < 3; ++c) {
         double chroma = 35 * value_noise(x, y, 60, seed + 17 + c);
-        double grain = static_cast<double>(hash(seed * 1000003 + static_cast<std::uint64_t>((y * kW + x) * 3 + c)) % 17) - 8;
+        double grain = static_cast<double>(hash(seed * 1000003 + static_cast<std::uint64_t>((y * kW + x) * 3 + c)) % 45) - 22;
         double v = 128 + base + chroma + tex + grain;
         px[(static_cast<std::size_t>(y) * kW + x) * 3 + c] = static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0));
       }
@@ -175,6 +177,54 @@ void BM_Pipeline(benchmark::State& state) {
   std::uint64_t seed = 0;
   for (auto _ : state) state.counters["images_per_s"] = run_pipeline(static_cast<Case>(state.range(0)), ++seed);
 }
+
+// Single-thread cost per image of the pieces (CPU time: robust to a loaded machine).
+std::vector<std::uint8_t> first_file() {
+  std::ifstream f(paths()[0], std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+void BM_TurboJpegFullDecode(benchmark::State& state) {
+  auto file = first_file();
+  tjhandle h = tjInitDecompress();
+  std::vector<unsigned char> out(static_cast<std::size_t>(kW) * kH * 3);
+  for (auto _ : state) {
+    if (tjDecompress2(h, file.data(), file.size(), out.data(), kW, 0, kH, TJPF_RGB, 0) != 0) std::abort();
+  }
+  tjDestroy(h);
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_DecodeJpegMapFn(benchmark::State& state) {
+  auto file = first_file();
+  Tensor bytes(DType::kU8, Shape{static_cast<std::int64_t>(file.size())});
+  std::memcpy(bytes.mutable_data(), file.data(), file.size());
+  DecodeJpegOptions o;
+  if (state.range(0) != 2) {
+    o = {.height = 224, .width = 224, .crop = CropMode::kRandomResized, .flip_probability = 0.5,
+         .dct_scaling = state.range(0) == 0, .partial_decode = state.range(0) != 3};
+  }
+  MapFn fn = decode_jpeg(o);
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    Rng rng(1, 0, ++i);
+    benchmark::DoNotOptimize(fn(Element{bytes}, rng));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+// Resampling a 320x320 RGB window (an average random-resized-crop of a 500x375 image) to 224x224.
+void BM_Resize320To224(benchmark::State& state) {
+  std::vector<std::uint8_t> src(320 * 320 * 3), dst(224 * 224 * 3);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>(i * 7);
+  const auto filter = state.range(0) == 0 ? ResizeFilter::kBilinear : ResizeFilter::kArea;
+  for (auto _ : state) {
+    detail::resize_region(src.data(), 320, 320, 3, 320 * 3, {0.5, 0.5, 319, 319}, dst.data(), 224, 224, filter, false);
+    benchmark::DoNotOptimize(dst.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Resize320To224)->ArgName("area")->Arg(0)->Arg(1);
+BENCHMARK(BM_TurboJpegFullDecode);
+// case 0: rrc224+flip, all fusions; 1: no DCT scaling; 2: plain full decode; 3: no partial decode.
+BENCHMARK(BM_DecodeJpegMapFn)->ArgName("case")->Arg(0)->Arg(1)->Arg(2)->Arg(3);
 
 double stat_min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 double stat_max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }

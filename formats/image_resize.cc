@@ -12,59 +12,67 @@
 namespace stoker::detail {
 namespace {
 
-constexpr int kBits = 11;  // bilinear weight precision: weights in [0, 2048]
+constexpr int kBits = 8;  // bilinear weight precision: weights in [0, 256]
 constexpr int kOne = 1 << kBits;
 
-// Per output coordinate: the two source taps and the weight of the second, for a window of
-// `len` source pixels starting at `start` resampled to `n` outputs, clamped to [0, size).
+// Per output coordinate (in output order, mirrored when flipped): the first of two source taps
+// and the weight of the second, for a window of `len` source pixels starting at `start`
+// resampled to `n` outputs, clamped to [0, size). i0 is relative to `lo`, the first source pixel
+// any output touches (so a row pass reads the span [lo, hi] only).
 struct Taps {
-  std::vector<int> i0, i1, w1;
-  void build(double start, double len, int n, int size) {
+  std::vector<int> i0, w1;
+  int lo = 0, hi = 0;
+  void build(double start, double len, int n, int size, bool flip) {
     i0.resize(static_cast<std::size_t>(n));
-    i1.resize(static_cast<std::size_t>(n));
     w1.resize(static_cast<std::size_t>(n));
     double step = len / n;
+    lo = size;
+    hi = 0;
     for (int o = 0; o < n; ++o) {
-      double s = start + (o + 0.5) * step - 0.5;
-      s = std::clamp(s, 0.0, static_cast<double>(size - 1));
-      int a = static_cast<int>(s);
-      int b = std::min(a + 1, size - 1);
-      auto k = static_cast<std::size_t>(o);
+      double s = std::clamp(start + (o + 0.5) * step - 0.5, 0.0, static_cast<double>(size - 1));
+      int a = std::min(static_cast<int>(s), size - 1);
+      int w = static_cast<int>(std::lround((s - a) * kOne));
+      if (a == size - 1) w = 0;  // no second tap past the edge
+      auto k = static_cast<std::size_t>(flip ? n - 1 - o : o);
       i0[k] = a;
-      i1[k] = b;
-      w1[k] = static_cast<int>(std::lround((s - a) * kOne));
+      w1[k] = w;
+      lo = std::min(lo, a);
+      hi = std::max(hi, std::min(a + 1, size - 1));
     }
+    for (int& a : i0) a -= lo;
   }
 };
 
-// Per output coordinate: the source pixels a box of `step` source pixels covers, with weights
-// (fraction of each pixel covered) summing to 1.
+// Per output coordinate (output order, mirrored when flipped): the source pixels a box of `step`
+// source pixels covers, relative to `lo`, with weights (the fraction of each pixel covered)
+// summing to 1.
 struct Boxes {
-  std::vector<int> first, count;
-  std::vector<float> weights;  // count[o] weights for output o, back to back
-  std::vector<int> offset;
-  void build(double start, double len, int n, int size) {
+  std::vector<int> first, count, offset;
+  std::vector<float> weights;  // count[o] weights for output o, back to back from offset[o]
+  int lo = 0, hi = 0;
+  void build(double start, double len, int n, int size, bool flip) {
     first.assign(static_cast<std::size_t>(n), 0);
     count.assign(static_cast<std::size_t>(n), 0);
     offset.assign(static_cast<std::size_t>(n), 0);
     weights.clear();
+    lo = size;
+    hi = 0;
     double step = len / n;
     for (int o = 0; o < n; ++o) {
       double a = std::clamp(start + o * step, 0.0, static_cast<double>(size));
       double b = std::clamp(start + (o + 1) * step, 0.0, static_cast<double>(size));
-      int i = static_cast<int>(std::floor(a));
-      int j = std::max(i + 1, static_cast<int>(std::ceil(b)));
-      j = std::min(j, size);
-      i = std::min(i, j - 1);
-      auto k = static_cast<std::size_t>(o);
+      int j = std::min(size, std::max(static_cast<int>(std::floor(a)) + 1, static_cast<int>(std::ceil(b))));
+      int i = std::min(static_cast<int>(std::floor(a)), j - 1);
+      auto k = static_cast<std::size_t>(flip ? n - 1 - o : o);
       first[k] = i;
       count[k] = j - i;
       offset[k] = static_cast<int>(weights.size());
+      lo = std::min(lo, i);
+      hi = std::max(hi, j - 1);
       double total = 0;
       std::size_t w0 = weights.size();
       for (int p = i; p < j; ++p) {
-        double cover = std::min<double>(p + 1, b) - std::max<double>(p, a);
-        if (cover <= 0) cover = 0;
+        double cover = std::max(0.0, std::min<double>(p + 1, b) - std::max<double>(p, a));
         weights.push_back(static_cast<float>(cover));
         total += cover;
       }
@@ -74,14 +82,16 @@ struct Boxes {
       }
       for (std::size_t q = w0; q < weights.size(); ++q) weights[q] = static_cast<float>(weights[q] / total);
     }
+    // weights were pushed in source order per output; offsets follow output order via k.
+    for (int& f : first) f -= lo;
   }
 };
 
 struct Scratch {
   Taps tx, ty;
   Boxes bx, by;
-  std::vector<std::int32_t> row0, row1;
-  std::vector<float> facc, frow;
+  std::vector<std::uint16_t> vrow;
+  std::vector<float> frow;
 };
 
 Scratch& scratch() {
@@ -89,83 +99,79 @@ Scratch& scratch() {
   return s;
 }
 
-// Horizontal bilinear pass of one source row into `out` (values scaled by kOne).
-void hpass(const std::uint8_t* row, int c, const Taps& tx, int out_w, bool flip, std::int32_t* out) {
-  for (int o = 0; o < out_w; ++o) {
-    auto k = static_cast<std::size_t>(flip ? out_w - 1 - o : o);
-    const std::uint8_t* a = row + tx.i0[k] * c;
-    const std::uint8_t* b = row + tx.i1[k] * c;
-    int w = tx.w1[k];
-    for (int ch = 0; ch < c; ++ch) out[o * c + ch] = a[ch] * (kOne - w) + b[ch] * w;
-  }
-}
-
-void bilinear(const std::uint8_t* src, int src_h, int src_w, int c, std::size_t pitch, Region r, std::uint8_t* dst,
+// Vertical pass first (two source rows blended over the column span the output reads: contiguous,
+// vectorised), then the horizontal taps from that one row.
+template <int C>
+void bilinear(const std::uint8_t* src, int src_h, int src_w, std::size_t pitch, Region r, std::uint8_t* dst,
               int out_h, int out_w, bool flip) {
   Scratch& s = scratch();
-  s.tx.build(r.x, r.w, out_w, src_w);
-  s.ty.build(r.y, r.h, out_h, src_h);
-  const auto row_len = static_cast<std::size_t>(out_w) * static_cast<std::size_t>(c);
-  s.row0.resize(row_len);
-  s.row1.resize(row_len);
-  int have0 = -1, have1 = -1;  // source rows currently in row0 / row1
+  s.tx.build(r.x, r.w, out_w, src_w, flip);
+  s.ty.build(r.y, r.h, out_h, src_h, false);
+  const int span = (s.tx.hi - s.tx.lo + 1) * C;
+  s.vrow.resize(static_cast<std::size_t>(span) + C);
+  std::uint16_t* v = s.vrow.data();
+  const std::size_t col0 = static_cast<std::size_t>(s.tx.lo) * C;
   for (int oy = 0; oy < out_h; ++oy) {
     auto k = static_cast<std::size_t>(oy);
-    int y0 = s.ty.i0[k], y1 = s.ty.i1[k];
-    if (have0 != y0) {
-      if (have1 == y0) {
-        std::swap(s.row0, s.row1);
-        std::swap(have0, have1);
-      } else {
-        hpass(src + static_cast<std::size_t>(y0) * pitch, c, s.tx, out_w, flip, s.row0.data());
-        have0 = y0;
+    const int y0 = s.ty.i0[k] + s.ty.lo;
+    const int y1 = std::min(y0 + 1, src_h - 1);
+    const std::uint16_t wy = static_cast<std::uint16_t>(s.ty.w1[k]);
+    const std::uint16_t wy0 = static_cast<std::uint16_t>(kOne - wy);
+    const std::uint8_t* a = src + static_cast<std::size_t>(y0) * pitch + col0;
+    const std::uint8_t* b = src + static_cast<std::size_t>(y1) * pitch + col0;
+    for (int i = 0; i < span; ++i) v[i] = static_cast<std::uint16_t>(a[i] * wy0 + b[i] * wy);
+    for (int ch = 0; ch < C; ++ch) v[span + ch] = v[span - C + ch];  // second tap of the last pixel
+    std::uint8_t* out = dst + k * static_cast<std::size_t>(out_w) * C;
+    for (int ox = 0; ox < out_w; ++ox) {
+      auto kx = static_cast<std::size_t>(ox);
+      const std::uint16_t* p = v + s.tx.i0[kx] * C;
+      const std::uint32_t wx = static_cast<std::uint32_t>(s.tx.w1[kx]), wx0 = kOne - wx;
+      for (int ch = 0; ch < C; ++ch) {
+        std::uint32_t val = (p[ch] * wx0 + p[ch + C] * wx + (1u << (2 * kBits - 1))) >> (2 * kBits);
+        out[ox * C + ch] = static_cast<std::uint8_t>(val);
       }
-    }
-    if (have1 != y1) {
-      hpass(src + static_cast<std::size_t>(y1) * pitch, c, s.tx, out_w, flip, s.row1.data());
-      have1 = y1;
-    }
-    const int w = s.ty.w1[k];
-    const std::int32_t* a = s.row0.data();
-    const std::int32_t* b = s.row1.data();
-    std::uint8_t* out = dst + k * row_len;
-    constexpr std::int32_t round = 1 << (2 * kBits - 1);
-    for (std::size_t i = 0; i < row_len; ++i) {
-      std::int32_t v = (a[i] * (kOne - w) + b[i] * w + round) >> (2 * kBits);
-      out[i] = static_cast<std::uint8_t>(std::min(v, 255));
     }
   }
 }
 
-void area(const std::uint8_t* src, int src_h, int src_w, int c, std::size_t pitch, Region r, std::uint8_t* dst,
-          int out_h, int out_w, bool flip) {
+template <int C>
+void area(const std::uint8_t* src, int src_h, int src_w, std::size_t pitch, Region r, std::uint8_t* dst, int out_h,
+          int out_w, bool flip) {
   Scratch& s = scratch();
-  s.bx.build(r.x, r.w, out_w, src_w);
-  s.by.build(r.y, r.h, out_h, src_h);
-  const auto row_len = static_cast<std::size_t>(out_w) * static_cast<std::size_t>(c);
-  s.facc.resize(row_len);
-  s.frow.resize(row_len);
+  s.bx.build(r.x, r.w, out_w, src_w, flip);
+  s.by.build(r.y, r.h, out_h, src_h, false);
+  const int span = (s.bx.hi - s.bx.lo + 1) * C;
+  s.frow.resize(static_cast<std::size_t>(span));
+  float* acc = s.frow.data();
+  const std::size_t col0 = static_cast<std::size_t>(s.bx.lo) * C;
   for (int oy = 0; oy < out_h; ++oy) {
     auto ky = static_cast<std::size_t>(oy);
-    std::fill(s.facc.begin(), s.facc.end(), 0.0f);
+    std::fill(acc, acc + span, 0.0f);
     for (int q = 0; q < s.by.count[ky]; ++q) {
-      float wy = s.by.weights[static_cast<std::size_t>(s.by.offset[ky] + q)];
-      const std::uint8_t* row = src + static_cast<std::size_t>(s.by.first[ky] + q) * pitch;
-      for (int o = 0; o < out_w; ++o) {
-        auto kx = static_cast<std::size_t>(flip ? out_w - 1 - o : o);
-        const float* wx = &s.bx.weights[static_cast<std::size_t>(s.bx.offset[kx])];
-        const std::uint8_t* p = row + s.bx.first[kx] * c;
-        for (int ch = 0; ch < c; ++ch) {
-          float v = 0;
-          for (int t = 0; t < s.bx.count[kx]; ++t) v += wx[t] * p[t * c + ch];
-          s.facc[static_cast<std::size_t>(o * c + ch)] += wy * v;
-        }
-      }
+      const float wy = s.by.weights[static_cast<std::size_t>(s.by.offset[ky] + q)];
+      const std::uint8_t* row = src + static_cast<std::size_t>(s.by.first[ky] + s.by.lo + q) * pitch + col0;
+      for (int i = 0; i < span; ++i) acc[i] += wy * row[i];
     }
-    std::uint8_t* out = dst + ky * row_len;
-    for (std::size_t i = 0; i < row_len; ++i) {
-      out[i] = static_cast<std::uint8_t>(std::clamp(std::lround(s.facc[i]), 0L, 255L));
+    std::uint8_t* out = dst + ky * static_cast<std::size_t>(out_w) * C;
+    for (int ox = 0; ox < out_w; ++ox) {
+      auto kx = static_cast<std::size_t>(ox);
+      const float* wx = &s.bx.weights[static_cast<std::size_t>(s.bx.offset[kx])];
+      const float* p = acc + s.bx.first[kx] * C;
+      float sum[C] = {};
+      for (int t = 0; t < s.bx.count[kx]; ++t)
+        for (int ch = 0; ch < C; ++ch) sum[ch] += wx[t] * p[t * C + ch];
+      for (int ch = 0; ch < C; ++ch) out[ox * C + ch] = static_cast<std::uint8_t>(std::clamp(sum[ch] + 0.5f, 0.0f, 255.0f));
     }
+  }
+}
+
+template <int C>
+void resample(const std::uint8_t* src, int src_h, int src_w, std::size_t pitch, Region r, std::uint8_t* dst, int out_h,
+              int out_w, ResizeFilter filter, bool flip) {
+  if (filter == ResizeFilter::kArea && r.w >= out_w && r.h >= out_h) {
+    area<C>(src, src_h, src_w, pitch, r, dst, out_h, out_w, flip);
+  } else {
+    bilinear<C>(src, src_h, src_w, pitch, r, dst, out_h, out_w, flip);
   }
 }
 
@@ -189,10 +195,11 @@ void resize_region(const std::uint8_t* src, int src_h, int src_w, int c, std::si
     }
     return;
   }
-  if (filter == ResizeFilter::kArea && r.w >= out_w && r.h >= out_h) {
-    area(src, src_h, src_w, c, pitch, r, dst, out_h, out_w, flip);
-  } else {
-    bilinear(src, src_h, src_w, c, pitch, r, dst, out_h, out_w, flip);
+  switch (c) {
+    case 1: return resample<1>(src, src_h, src_w, pitch, r, dst, out_h, out_w, filter, flip);
+    case 3: return resample<3>(src, src_h, src_w, pitch, r, dst, out_h, out_w, filter, flip);
+    case 4: return resample<4>(src, src_h, src_w, pitch, r, dst, out_h, out_w, filter, flip);
+    default: throw Error(ErrorCode::kInvalidArgument, "resize: " + std::to_string(c) + " channels (1, 3 or 4 supported)");
   }
 }
 

@@ -4,10 +4,12 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
 #include "formats/file_source.h"
+#include "formats/jpeg_window.h"
 
 namespace stoker {
 namespace {
@@ -16,6 +18,9 @@ constexpr const char* kStage = "decode_jpeg";
 // A per-thread buffer that grew past this is freed after use, so one huge image does not pin
 // memory on every worker for the rest of the run.
 constexpr std::size_t kKeepScratch = std::size_t{64} << 20;
+// A crop covering less than this share of the (scaled) image is decoded as a window; above it a
+// full TurboJPEG decode costs about the same and has no edge effects.
+constexpr double kWindowShare = 0.8;
 
 // One TurboJPEG decompressor and the scratch buffers of one thread. tjhandles are not
 // thread-safe; each worker owns one, destroyed when the thread exits.
@@ -182,13 +187,28 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
     decompress(st, data, size, out.mutable_data_as<std::uint8_t>(), sw, sh, pf, flags, o.strict, source);
     return out;
   }
+  const double fx = static_cast<double>(sw) / W, fy = static_cast<double>(sh) / H;
+  detail::Region rs{r.x * fx, r.y * fy, r.w * fx, r.h * fy};
+  if (o.partial_decode && o.crop != CropMode::kNone && rs.w * rs.h < kWindowShare * sw * sh) {
+    // Decode only the window the resampler reads: the region plus one pixel of margin (bilinear
+    // taps), then resample from the window's own buffer.
+    detail::JpegWindow win;
+    win.x = std::max(0, static_cast<int>(std::floor(rs.x)) - 1);
+    win.y = std::max(0, static_cast<int>(std::floor(rs.y)) - 1);
+    win.w = std::min(sw, static_cast<int>(std::ceil(rs.x + rs.w)) + 1) - win.x;
+    win.h = std::min(sh, static_cast<int>(std::ceil(rs.y + rs.h)) + 1) - win.y;
+    detail::decode_jpeg_window(data, size, sf.denom, c, o.strict, o.fast_dct, win, st.decoded, source);
+    detail::Region rw{rs.x - win.x, rs.y - win.y, rs.w, rs.h};
+    detail::resize_region(st.decoded.data.get(), win.h, win.w, c, static_cast<std::size_t>(win.w) * c, rw,
+                          out.mutable_data_as<std::uint8_t>(), out_h, out_w, o.filter, flip);
+    st.decoded.trim(kKeepScratch);
+    return out;
+  }
   const std::size_t decoded_px = static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh);
   st.decoded.resize(decoded_px * (cmyk ? 4 : static_cast<std::size_t>(c)));
   std::uint8_t* buf = st.decoded.data.get();
   decompress(st, data, size, buf, sw, sh, pf, flags, o.strict, source);
   if (cmyk) cmyk_to(buf, decoded_px, c);
-  const double fx = static_cast<double>(sw) / W, fy = static_cast<double>(sh) / H;
-  detail::Region rs{r.x * fx, r.y * fy, r.w * fx, r.h * fy};
   detail::resize_region(buf, sh, sw, c, static_cast<std::size_t>(sw) * c, rs, out.mutable_data_as<std::uint8_t>(), out_h,
                         out_w, o.filter, flip);
   st.decoded.trim(kKeepScratch);

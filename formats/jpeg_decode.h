@@ -54,6 +54,9 @@ struct DecodeJpegOptions {
   double flip_probability = 0;
   // Decode at 1/2, 1/4 or 1/8 scale when the crop window still covers the output.
   bool dct_scaling = true;
+  // Decode only the crop window (libjpeg partial decode) when a crop covers well under the whole
+  // image. Off: always a full TurboJPEG decode (bit-exact with it at the window's edges too).
+  bool partial_decode = true;
   // Images with more pixels are refused from the header, before any allocation.
   std::int64_t max_pixels = 100'000'000;
   // Every TurboJPEG warning is an error (default: only truncation is).
