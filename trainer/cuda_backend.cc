@@ -10,6 +10,8 @@
 // cuBLAS, and weight gradients are produced in the compute type and added to the fp32 gradients.
 // Memory: every buffer is allocated in reserve() for the largest micro-batch; the cuDNN
 // workspace is capped (PlanTarget::cuda_workspace) and algorithms are chosen within it.
+// Batches may live in pageable or pinned host memory, or already on the device (the device
+// feeder's batches): uploads use cudaMemcpyDefault (unified addressing picks the direction).
 // Limits: "same" padding must be symmetric (odd kernels at stride 1), as legacy cuDNN pads
 // symmetrically; other cases throw kUnsupported.
 #include <cublas_v2.h>
@@ -378,11 +380,11 @@ class CudaBackend final : public Backend {
     }
     const std::size_t xsz = dtype_size(b.x_dtype);
     CK(cudaMemcpyAsync(raw_x_.get(), static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz),
-                       static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyHostToDevice, stream_));
+                       static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
     const int label_kind = b.one_hot ? 2 : b.y_dtype == DType::kI64 ? 1 : 0;
     const std::size_t ysz = b.one_hot ? static_cast<std::size_t>(classes) * 4 : dtype_size(b.y_dtype);
     CK(cudaMemcpyAsync(raw_y_.get(), static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz),
-                       static_cast<std::size_t>(n) * ysz, cudaMemcpyHostToDevice, stream_));
+                       static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
     ck::cast_input(raw_x_.get(), b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
 
     // Forward. ptr[l]: input of layer l.
