@@ -52,6 +52,7 @@ const std::vector<Command>& commands() {
        "  --memory-budget BYTES  pipeline memory budget, e.g. 512M (1G)\n"
        "  --shuffle-buffer N     rows in the shuffle buffer (auto: a quarter of the budget)\n"
        "  --threads N            pipeline and CPU-backend threads (all cores)\n"
+       "  --pinned-ring auto|on|off  write batches into a ring of page-locked slots (auto: with cuda)\n"
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"

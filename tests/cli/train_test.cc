@@ -79,6 +79,17 @@ TEST_F(Train, BatchThatDoesNotFitRunsAsMicroBatches) {
   EXPECT_EQ(r.out.find("batch 256 = 1 x"), std::string::npos) << r.out;
 }
 
+TEST_F(Train, BatchesInARingOfSlots) {
+  make("s.h5", "100");
+  // Without a device the ring holds host memory; the path (slot sizing, leasing, validation
+  // batches through the same ring) is the one a CUDA run takes with pinned slots.
+  CliResult r = run_cli({"train", "--data", path("s.h5"), "--val-images", "/test/images", "--val-labels", "/test/labels",
+                         "--epochs", "2", "--batch", "16", "--pinned-ring", "on", "--progress", "line"});
+  ASSERT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("batches: 4 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("200 samples)"), std::string::npos) << r.out;
+}
+
 TEST_F(Train, AutoBatchUsesThePlanner) {
   make("s.h5", "64");
   CliResult r = run_cli({"train", "--data", path("s.h5"), "--epochs", "1", "--batch", "auto", "--model-memory", "20M",
