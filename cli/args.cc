@@ -46,7 +46,11 @@ std::string Args::get(const std::string& name, const std::string& fallback) cons
 
 std::string Args::require(const std::string& name) const {
   auto v = get(name);
-  if (!v || v->empty() || *v == "true") throw UsageError("missing --" + name);
+  if (!v || v->empty() || *v == "true") {
+    // Reported by reject_unknown(), after unknown flags: a typo (--dat) explains a missing --data.
+    if (missing_.empty()) missing_ = name;
+    return "";
+  }
   return *v;
 }
 
@@ -166,6 +170,7 @@ void Args::reject_unknown(std::size_t max_positionals) const {
   for (const auto& [name, value] : flags_) {
     if (!known_.count(name)) throw UsageError("unknown flag --" + name);
   }
+  if (!missing_.empty()) throw UsageError("missing --" + missing_);
   if (positionals_.size() > max_positionals) {
     throw UsageError("unexpected argument '" + positionals_[max_positionals] + "'");
   }

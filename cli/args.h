@@ -34,6 +34,8 @@ class Args {
   bool has(const std::string& name) const;
   std::optional<std::string> get(const std::string& name) const;
   std::string get(const std::string& name, const std::string& fallback) const;
+  // The flag's value; when absent, "" and reject_unknown() reports it (after unknown flags), so
+  // call reject_unknown() before using the value.
   std::string require(const std::string& name) const;
   std::int64_t get_int(const std::string& name, std::int64_t fallback) const;
   double get_double(const std::string& name, double fallback) const;
@@ -63,6 +65,7 @@ class Args {
   std::vector<std::string> positionals_;
   bool help_ = false;
   mutable std::set<std::string> known_;
+  mutable std::string missing_;  // first required flag that was absent
 };
 
 std::uint64_t parse_bytes(const std::string& text, const std::string& flag);

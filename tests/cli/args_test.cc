@@ -38,6 +38,20 @@ TEST(Args, UnknownFlagIsNamed) {
   }
 }
 
+TEST(Args, UnknownFlagsAreReportedBeforeMissingOnes) {
+  Args a("train", {"--dat", "f.h5"});
+  EXPECT_EQ(a.require("data"), "");
+  try {
+    a.reject_unknown();
+    FAIL() << "no UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "unknown flag --dat");
+  }
+  Args b("train", {});
+  b.require("data");
+  EXPECT_THROW(b.reject_unknown(), UsageError);
+}
+
 TEST(Args, BadValuesAreUsageErrors) {
   Args a("x", {"--n", "abc", "--size", "0x4", "--mem", "12Q", "--c", "-3", "--dup", "1", "--p", "fp8"});
   EXPECT_THROW(a.get_int("n", 0), UsageError);
