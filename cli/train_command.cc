@@ -4,11 +4,14 @@
 // Ctrl-C (after the current step; weights saved with --save).
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
@@ -130,7 +133,16 @@ int train_command(const Args& args) {
   cfg.num_threads = threads;
   cfg.input_scale = data.image_dtype == DType::kU8 ? 1.f / 255.f : 1.f;
   cfg.seed = seed;
-  Trainer trainer(model_spec, {data.height, data.width, data.channels}, cfg);
+  std::unique_ptr<Trainer> trainer_ptr;
+  try {
+    trainer_ptr = std::make_unique<Trainer>(model_spec, Hwc{data.height, data.width, data.channels}, cfg);
+  } catch (const Error& e) {
+    // The trainer's hints name its config field (--backend); this command's flag is --device.
+    std::string msg = e.message();
+    for (std::size_t p; (p = msg.find("--backend")) != std::string::npos;) msg.replace(p, 9, "--device");
+    throw Error(e.code(), msg, e.context());
+  }
+  Trainer& trainer = *trainer_ptr;
   if (!load.empty()) trainer.load_weights(load);
   const std::int64_t batch = trainer.plan().batch;
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cli_test_util.h"
+#include "trainer/backend.h"
 
 namespace stoker::cli::testing {
 namespace {
@@ -159,6 +160,15 @@ TEST_F(Train, BadFlagsAndFilesGiveTheDocumentedExitCodes) {
     EXPECT_EQ(r.rc, c.rc) << c.args.back() << ": " << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << r.err;
   }
+}
+
+TEST_F(Train, CudaWithoutADeviceIsARuntimeErrorNamingTheFlag) {
+  if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present";
+  make("s.h5", "16");
+  CliResult r = run_cli({"train", "--data", path("s.h5"), "--device", "cuda"});
+  EXPECT_EQ(r.rc, kExitRuntimeError);
+  EXPECT_NE(r.err.find("cuda"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--backend"), std::string::npos) << r.err;
 }
 
 TEST_F(Train, CorruptOrTruncatedHdf5IsARuntimeErrorNamingTheFile) {
