@@ -188,7 +188,15 @@ bool is_hdf5_path(const std::string& path) {
 LabeledData open_labeled(const DataSpec& spec) {
   std::error_code ec;
   if (!fs::exists(spec.path, ec)) throw UsageError("--data: no such file or folder: " + spec.path);
-  if (fs::is_directory(spec.path, ec)) return open_folder(spec);
+  if (fs::is_directory(spec.path, ec)) {
+    for (const char* idx : {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"}) {
+      if (fs::exists(fs::path(spec.path) / idx, ec)) {
+        throw UsageError("--data: " + spec.path + " holds MNIST-style idx files; convert them to HDF5 first: stoker convert " +
+                         spec.path + " data.h5");
+      }
+    }
+    return open_folder(spec);
+  }
   if (!is_hdf5_path(spec.path)) {
     throw UsageError("--data: " + spec.path + " is neither an HDF5 file nor an image folder (root/<class>/*.jpg)");
   }

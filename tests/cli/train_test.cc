@@ -135,6 +135,9 @@ TEST_F(Train, SigintStopsAfterTheCurrentStepAndSavesWeights) {
 
 TEST_F(Train, BadFlagsAndFilesGiveTheDocumentedExitCodes) {
   make("s.h5", "16");
+  fs::create_directories(path("idx"));
+  std::ofstream(path("idx/train-images-idx3-ubyte.gz")) << "x";
+  fs::create_directories(path("empty"));
   struct Case {
     std::vector<std::string> args;
     int rc;
@@ -152,6 +155,8 @@ TEST_F(Train, BadFlagsAndFilesGiveTheDocumentedExitCodes) {
       {{"train", "--data", path("s.h5"), "--model", "conv2d(8,3) wobble"}, kExitUsage, "--model: "},
       {{"train", "--data", path("s.h5"), "--images", "/train/pixels"}, kExitUsage, "no dataset '/train/pixels'"},
       {{"train", "--data", path("s.h5"), "--load", path("none.stkw")}, kExitUsage, "--load: cannot read"},
+      {{"train", "--data", path("idx")}, kExitUsage, "convert them to HDF5 first: stoker convert"},
+      {{"train", "--data", path("empty")}, kExitRuntimeError, "empty"},
       {{"train", "--data", path("s.h5"), "--val-data", path("s.h5"), "--val-images", "/train/labels"}, kExitRuntimeError,
        "expected [N,H,W] or [N,H,W,C]"},
   };
