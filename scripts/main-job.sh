@@ -23,8 +23,20 @@ if command -v nvcc >/dev/null 2>&1; then
   if nvidia-smi -L >/dev/null 2>&1; then cuda_args+=(-DCMAKE_CUDA_ARCHITECTURES=native); fi
 fi
 build=${STOKER_BUILD_DIR:-build/release}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOKER_TESTS=OFF -DSTOKER_BENCH=OFF "${cuda_args[@]}" >/dev/null
-cmake --build "$build" --parallel "$(nproc)" --target stoker
+configure() {
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOKER_TESTS=OFF -DSTOKER_BENCH=OFF "$@" >/dev/null
+}
+build_stoker() { cmake --build "$build" --parallel "$(nproc)" --target stoker; }
+# A CUDA toolchain that cannot build (e.g. cuDNN missing) falls back to the CPU build, loudly.
+if ! { configure "${cuda_args[@]}" && build_stoker; }; then
+  if [ "${cuda_args[0]}" = "-DSTOKER_CUDA=ON" ]; then
+    echo "main job: the CUDA build failed (see above); building for the CPU only" >&2
+    configure -DSTOKER_CUDA=OFF
+    build_stoker
+  else
+    exit 1
+  fi
+fi
 t_build=$(date +%s)
 
 data=${STOKER_DATA_DIR:-data}
