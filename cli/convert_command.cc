@@ -4,11 +4,12 @@
 //
 // HDF5 layout written: <prefix>/images uint8 [N,H,W,C] and <prefix>/labels int32 [N], chunked
 // by whole rows (--chunk-rows), optionally deflated; idx folders give /train/... (train-*) and
-// /test/... (t10k-*).
+// /test/... (t10k-*); image folders also write <prefix>/class_names (vlen bytes, row = label).
 #include <chrono>
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <span>
 #include <string>
 
 #include "cli/commands.h"
@@ -94,8 +95,6 @@ int folder_to_hdf5(const std::string& in, const std::string& out, const Args& ar
   std::tie(spec.height, spec.width) = args.get_size("size");
   spec.gray = args.get_bool("gray");
   const std::string images = args.get("images", "/train/images"), labels = args.get("labels", "/train/labels");
-  const std::string prefix = images.substr(0, images.rfind('/'));
-  if (labels.substr(0, labels.rfind('/')) != prefix) throw UsageError("--images and --labels must be in the same group");
   LabeledData data = open_labeled(spec);
   Hdf5Writer w(out);
   const Shape row{data.height, data.width, data.channels};
@@ -110,6 +109,12 @@ int folder_to_hdf5(const std::string& in, const std::string& out, const Args& ar
   while (it.next(b)) {
     w.append(images, b[0]);
     w.append(labels, b[1]);
+  }
+  // The class folder names, one row per label (vlen bytes, as h5py writes strings' bytes).
+  const std::string class_names = images.substr(0, images.rfind('/') == std::string::npos ? 0 : images.rfind('/')) + "/class_names";
+  w.create_bytes(class_names);
+  for (const std::string& c : data.class_names) {
+    w.append_bytes(class_names, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(c.data()), c.size()));
   }
   w.close();
   std::printf("%s: %lld rows of %s uint8 from %zu classes (", images.c_str(), static_cast<long long>(data.rows),

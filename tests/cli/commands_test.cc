@@ -196,6 +196,11 @@ TEST_F(Convert, Hdf5ToJpegFolderAndBack) {
   }
   EXPECT_EQ(count_orig, count_back);
   EXPECT_EQ(read_all(path("back.h5"), "/train/images").shape(), (Shape{30, 16, 16, 3}));
+  // Class names travel with the data: row k names label k.
+  Iterator names = hdf5(path("back.h5"), {"/train/class_names"}).iterator({.num_threads = 1});
+  std::vector<std::string> got;
+  while (auto e = names.next()) got.emplace_back(reinterpret_cast<const char*>((*e)[0].data()), (*e)[0].nbytes());
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
   // Exporting into a non-empty folder is refused.
   EXPECT_EQ(run_cli({"convert", path("s.h5"), path("out/train")}).rc, kExitUsage);
 }
