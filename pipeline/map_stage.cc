@@ -7,7 +7,8 @@
 // Order: with deterministic=true the output is the input order; errors travel with their
 // element and are raised (or skipped, under ErrorPolicy::kSkip) at its position.
 // Memory bound: at most max_in_flight elements are launched or waiting; a new chunk is launched
-// only while the memory budget has room, and a chunk holds at most 1/16 of the budget. Cancellation: tasks check a stop flag between elements;
+// only while the memory budget has room and the window holds under 1/8 of it, and a chunk holds
+// at most 1/16 of the budget. Cancellation: tasks check a stop flag between elements;
 // the destructor waits for launched tasks, so nothing outlives the stage.
 #include <algorithm>
 #include <condition_variable>
@@ -50,6 +51,7 @@ struct Chunk {
   std::size_t next_out = 0;  // consumer's read position
   bool done = false;         // guarded by Shared::mu
   MemoryCharge charge;       // input bytes while queued, output bytes once mapped
+  std::size_t input_bytes = 0;
 };
 
 // State shared between the stage and its in-flight tasks; tasks keep it alive.
@@ -130,7 +132,10 @@ class MapIterator final : public StageIterator {
       if (!input_ || input_blocked_ || rt_.is_cancelled()) return;
       std::size_t chunk = chunk_size();
       if (window_elements_ + chunk > in_flight_limit(chunk) && !window_.empty()) return;
-      if (!window_.empty() && !rt_.budget().has_room(last_chunk_bytes_)) return;
+      if (!window_.empty() && (!rt_.budget().has_room(last_chunk_bytes_) ||
+                               window_bytes_ + last_chunk_bytes_ > rt_.budget().limit() / 8)) {
+        return;
+      }
 
       auto c = std::make_shared<Chunk>();
       c->items.reserve(chunk);
@@ -158,6 +163,8 @@ class MapIterator final : public StageIterator {
       bytes_per_element_ = std::max<std::size_t>(1, bytes / c->items.size());
       c->charge = MemoryCharge(&rt_.budget(), &counters_, bytes);
       window_elements_ += c->items.size();
+      window_bytes_ += bytes;
+      c->input_bytes = bytes;
       window_.push_back(c);
       if (!parallel_) {
         run(*c);
@@ -237,6 +244,7 @@ class MapIterator final : public StageIterator {
     std::shared_ptr<Chunk> c = std::move(*pick);
     window_.erase(pick);
     window_elements_ -= c->items.size();
+    window_bytes_ -= c->input_bytes;
     return c;
   }
 
@@ -248,6 +256,7 @@ class MapIterator final : public StageIterator {
   std::size_t max_in_flight_;
   std::deque<std::shared_ptr<Chunk>> window_;
   std::size_t window_elements_ = 0;
+  std::size_t window_bytes_ = 0;  // input bytes of the chunks in window_
   std::shared_ptr<Chunk> current_;
   bool input_blocked_ = false;
   std::size_t last_chunk_bytes_ = 0;
