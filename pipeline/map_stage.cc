@@ -2,8 +2,8 @@
 //
 // The consumer thread pulls input serially and cuts it into chunks; each chunk is one TBB task
 // (chunks amortise task overhead for cheap functions; their size adapts to the measured cost
-// per element so an expensive function gets one element per task). With one thread the chunk
-// runs inline: no task, no hand-off.
+// per element so an expensive function gets one element per task). With one thread each element
+// is mapped in the caller's thread as it is pulled: no chunk, no task, no hand-off.
 // Order: with deterministic=true the output is the input order; errors travel with their
 // element and are raised (or skipped, under ErrorPolicy::kSkip) at its position.
 // Memory bound: at most max_in_flight elements are launched or waiting; a new chunk is launched
@@ -83,6 +83,7 @@ class MapIterator final : public StageIterator {
   }
 
   bool next(Element& out) override {
+    if (!parallel_) return next_inline(out);
     for (;;) {
       if (current_ && current_->next_out < current_->items.size()) {
         Item& item = current_->items[current_->next_out++];
@@ -99,7 +100,7 @@ class MapIterator final : public StageIterator {
           }
         }
         out = std::move(item.element);
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
       current_.reset();
@@ -123,7 +124,30 @@ class MapIterator final : public StageIterator {
 
   std::size_t in_flight_limit(std::size_t chunk) const {
     if (max_in_flight_ > 0) return max_in_flight_;
-    return parallel_ ? chunk * 4 * static_cast<std::size_t>(rt_.num_threads()) : chunk;
+    return chunk * 4 * static_cast<std::size_t>(rt_.num_threads());
+  }
+
+  // One thread: map each element in the caller's thread as it is pulled (no chunk, no window).
+  bool next_inline(Element& out) {
+    for (;;) {
+      if (!input_) return false;
+      if (!input_->next(out)) {
+        input_.reset();
+        return false;
+      }
+      bump(counters_.elements_in);
+      std::int64_t index = next_index_++;
+      try {
+        Rng rng(seed_, ctx_.epoch, static_cast<std::uint64_t>(index));
+        out = n_->fn_(std::move(out), rng);
+      } catch (...) {
+        Error e = detail::current_error_as({n_->options_.name, "", index});
+        if (rt_.skip_error(counters_, e)) continue;
+        throw e;
+      }
+      bump(counters_.elements_out);
+      return true;
+    }
   }
 
   // Pulls input into new chunks and starts them, while the window and the budget allow.
@@ -154,7 +178,7 @@ class MapIterator final : public StageIterator {
           input_blocked_ = true;  // pull again only after this error has been delivered
           break;
         }
-        counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_in);
         item.index = next_index_++;
         bytes += item.element.nbytes();
       }
@@ -166,11 +190,6 @@ class MapIterator final : public StageIterator {
       window_bytes_ += bytes;
       c->input_bytes = bytes;
       window_.push_back(c);
-      if (!parallel_) {
-        run(*c);
-        c->done = true;
-        return;
-      }
       {
         std::lock_guard lock(shared_->mu);
         ++shared_->in_flight;
@@ -187,10 +206,6 @@ class MapIterator final : public StageIterator {
         this_shared->cv.notify_all();
       });
     }
-  }
-
-  void run(Chunk& c) {
-    run_chunk(c, n_->fn_, rt_, counters_, seed_, ctx_.epoch, n_->options_.name, shared_->stop, *shared_);
   }
 
   // Maps every item of `c` in place. Runs on a worker (or inline); touches only `c`, atomics and

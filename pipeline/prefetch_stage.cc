@@ -73,7 +73,7 @@ class PrefetchIterator final : public StageIterator {
     to_producer_.notify_all();
     if (slot.error) std::rethrow_exception(slot.error);
     out = std::move(slot.element);
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 
@@ -117,7 +117,7 @@ class PrefetchIterator final : public StageIterator {
           error_pending_ = true;
         } else {
           last_bytes_ = bytes;
-          counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+          bump(counters_.elements_in);
         }
         queue_bytes_ += slot.charge.bytes();
         queue_.push_back(std::move(slot));
