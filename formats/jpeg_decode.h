@@ -9,7 +9,10 @@
 //   1. header -> size check (max_pixels) before any allocation;
 //   2. crop window chosen in full-resolution coordinates (centre / random / random-resized);
 //   3. DCT-scaled decode (1/8, 1/4, 1/2) when the window still covers the output at that scale;
-//   4. resize straight from the decoded buffer into the output, mirrored when the flip is drawn.
+//   4. a crop well inside the image is decoded as a window (libjpeg partial decode: no IDCT or
+//      colour conversion outside it; see jpeg_window.h), else TurboJPEG decodes the whole image
+//      into a per-thread buffer;
+//   5. resize straight from the decoded buffer into the output, mirrored when the flip is drawn.
 // With no size given the image is decoded straight into the output tensor (no copy).
 //
 // Colour: YCbCr, RGB and grayscale JPEGs decode to RGB or gray as asked; CMYK/YCCK JPEGs are
