@@ -20,7 +20,7 @@
 //
 // Errors (stoker::Error, source = the path when the input was a path, stage "decode_jpeg"):
 //   empty input, not a JPEG, corrupt data, truncated data -> kDataLoss
-//   a PNG/GIF/... named .jpg, an image above max_pixels -> kUnsupported
+//   a PNG/GIF/... named .jpg, an image above max_pixels, 12-bit or lossless JPEG -> kUnsupported
 // Warnings policy: TurboJPEG warns (and still returns pixels) on damaged data. A warning that
 // says the data ended early ("premature end") is always kDataLoss: a truncated file is an error,
 // even when most of it decodes. Other warnings (e.g. extraneous bytes between markers) are

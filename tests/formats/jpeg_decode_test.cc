@@ -436,3 +436,32 @@ TEST(JpegWindowDecode, TrailingBytesAfterEoiAreIgnored) {
 
 }  // namespace
 }  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+// Valid JPEG flavours this libjpeg-turbo build cannot decode are kUnsupported, not kDataLoss.
+TEST(JpegDecodeErrors, TwelveBitAndLosslessAreUnsupported) {
+  TempDir dir;
+  auto jpeg = make_jpeg(16, 16);
+  std::size_t sof = 0;
+  for (std::size_t i = 2; i + 1 < jpeg.size() && !sof; ++i)
+    if (jpeg[i] == 0xff && jpeg[i + 1] == 0xc0) sof = i;
+  ASSERT_NE(sof, 0u);
+  auto twelve = jpeg;
+  twelve[sof + 4] = 12;  // sample precision
+  auto lossless = jpeg;
+  lossless[sof + 1] = 0xc3;  // SOF3: lossless Huffman
+  write_bytes(dir / "twelve.jpg", twelve);
+  write_bytes(dir / "lossless.jpg", lossless);
+  for (const char* name : {"twelve.jpg", "lossless.jpg"}) {
+    Error e = decode_error(dir / name);
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+    EXPECT_EQ(e.context().source, dir / name);
+  }
+}
+
+}  // namespace
+}  // namespace stoker
