@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
 
 #include "formats/file_source.h"
 #include "formats/jpeg_decode.h"
@@ -461,6 +462,41 @@ TEST(JpegDecodeErrors, TwelveBitAndLosslessAreUnsupported) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
     EXPECT_EQ(e.context().source, dir / name);
   }
+}
+
+}  // namespace
+}  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+// Fused random crop after "resize shorter side": the window moves with the seed, stays inside
+// the image (pixels close to the unfused resize of the same image at some offset), reproducibly.
+TEST(JpegDecode, FusedRandomCropAfterResizeShorter) {
+  auto jpeg = make_jpeg(90, 120);
+  DecodeJpegOptions o{.height = 24, .width = 24, .crop = CropMode::kRandom, .resize_shorter = 45};
+  Rng rng0(0);
+  Tensor resized = resize_shorter(45)(Element{decode(jpeg)}, rng0)[0];  // 45 x 60
+  ASSERT_EQ(resized.shape(), (Shape{45, 60, 3}));
+  std::set<std::vector<std::uint8_t>> distinct;
+  for (std::uint64_t s = 0; s < 12; ++s) {
+    Tensor a = decode(jpeg, o, s);
+    ASSERT_EQ(a.shape(), (Shape{24, 24, 3}));
+    EXPECT_EQ(a, decode(jpeg, o, s));
+    distinct.insert(std::vector<std::uint8_t>(a.data_as<std::uint8_t>(), a.data_as<std::uint8_t>() + a.nbytes()));
+    double best = 1e9;
+    for (int oy = 0; oy <= 45 - 24; ++oy)
+      for (int ox = 0; ox <= 60 - 24; ++ox) {
+        double sum = 0;
+        for (int y = 0; y < 24; ++y)
+          sum += mean_abs_diff(a.data_as<std::uint8_t>() + y * 72, resized.data_as<std::uint8_t>() + ((oy + y) * 60 + ox) * 3, 72);
+        best = std::min(best, sum / 24);
+      }
+    EXPECT_LT(best, 8.0) << "seed " << s;  // sub-pixel offsets (drawn in source pixels) and DCT scaling
+  }
+  EXPECT_GT(distinct.size(), 6u);
 }
 
 }  // namespace
