@@ -76,7 +76,7 @@ class MemoryCacheIterator final : public StageIterator {
     counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
     std::size_t b = out.nbytes();
     const MemoryBudget& budget = rt_.budget();
-    if (!cache_->spill && cache_->bytes + b <= budget.limit() / 2 && budget.has_room(b)) {
+    if (!cache_->spill && cache_->bytes + b <= budget.limit() / 2 && budget.has_room_for_buffer(b)) {
       cache_->elements.push_back(out);
       cache_->charges.emplace_back(&rt_.budget(), &counters_, b);
       cache_->bytes += b;

@@ -171,7 +171,7 @@ class MapIterator final : public StageIterator {
       // The task holds the chunk by raw pointer: window_ owns it until the task marks it done, and
       // TBB destroys this functor only after it returns, when the Runtime may already be gone; so
       // the functor must own nothing that touches the Runtime (a chunk's charge does).
-      rt_.arena().enqueue([this_shared = shared_, chunk = c.get(), fn = &n_->fn_, rt = &rt_, counters = &counters_,
+      detail::submit(rt_, [this_shared = shared_, chunk = c.get(), fn = &n_->fn_, rt = &rt_, counters = &counters_,
                            seed = seed_, epoch = ctx_.epoch, name = &n_->options_.name] {
         MapIterator::run_chunk(*chunk, *fn, *rt, *counters, seed, epoch, *name, this_shared->stop, *this_shared);
         std::lock_guard lock(this_shared->mu);

@@ -77,7 +77,9 @@ TEST(ShuffleSemantics, IsAPermutationForAnySeedAndBuffer) {
     for (std::size_t buffer : {1u, 2u, 7u, 64u, 1000u}) {
       auto all = concat(collect(Dataset::range(257).shuffle(buffer, seed)).out);
       EXPECT_EQ(sorted(all), range_values(257)) << "seed " << seed << " buffer " << buffer;
-      if (buffer == 1) EXPECT_EQ(all, range_values(257));
+      if (buffer == 1) {
+        EXPECT_EQ(all, range_values(257));
+      }
     }
   }
 }
@@ -177,7 +179,6 @@ TEST(CacheSemantics, CacheThenShuffleReadsOnceAndReshufflesEachEpoch) {
                    .repeat(3);
   auto all = concat(collect(ds).out);
   ASSERT_EQ(all.size(), 90u);
-  for (auto v : all) printf("%ld ", (long)v); printf("\n");
   EXPECT_EQ(calls->load(), 30);
   Values e0(all.begin(), all.begin() + 30), e1(all.begin() + 30, all.begin() + 60);
   EXPECT_EQ(sorted(e0), range_values(30));
