@@ -234,7 +234,8 @@ MapFn decode_jpeg(DecodeJpegOptions o) {
     throw Error(ErrorCode::kInvalidArgument, "decode_jpeg: a crop needs an output height and width");
   }
   if (o.max_pixels <= 0) throw Error(ErrorCode::kInvalidArgument, "decode_jpeg: max_pixels must be positive");
-  return [o](Element e, Rng& rng) {
+  MapFn norm = o.normalize ? normalize(*o.normalize) : MapFn();
+  return [o, norm](Element e, Rng& rng) {
     if (e.empty()) throw Error(ErrorCode::kInvalidArgument, "element has no components", {kStage});
     ThreadState& st = thread_state();
     const Tensor& in = e[0];
@@ -256,7 +257,7 @@ MapFn decode_jpeg(DecodeJpegOptions o) {
                       " " + in.shape().to_string(),
                   {kStage});
     }
-    return e;
+    return norm ? norm(std::move(e), rng) : e;
   };
 }
 

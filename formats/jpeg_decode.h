@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "formats/image_ops.h"
 #include "pipeline/dataset.h"
@@ -66,6 +67,9 @@ struct DecodeJpegOptions {
   bool strict = false;
   // TurboJPEG's fast integer IDCT (slightly less accurate).
   bool fast_dct = false;
+  // Set: the image leaves as normalize(*normalize) would make it (float32/float16/bfloat16), in
+  // the same map step (no extra stage hand-off or uint8 tensor per element).
+  std::optional<NormalizeOptions> normalize;
 };
 
 MapFn decode_jpeg(DecodeJpegOptions options = {});

@@ -501,3 +501,26 @@ TEST(JpegDecode, FusedRandomCropAfterResizeShorter) {
 
 }  // namespace
 }  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+TEST(JpegDecode, FusedNormalizeEqualsTheSeparateOp) {
+  auto jpeg = make_jpeg(30, 40);
+  NormalizeOptions n{.out = DType::kBF16};
+  DecodeJpegOptions o{.height = 16, .width = 16, .crop = CropMode::kRandomResized, .flip_probability = 0.5};
+  for (std::uint64_t s = 0; s < 4; ++s) {
+    Rng a(s), b(s), c(s);
+    Element sep = normalize(n)(decode_jpeg(o)(Element{bytes_tensor(jpeg)}, a), b);
+    DecodeJpegOptions fused = o;
+    fused.normalize = n;
+    Element one = decode_jpeg(fused)(Element{bytes_tensor(jpeg)}, c);
+    ASSERT_EQ(one[0].dtype(), DType::kBF16);
+    EXPECT_EQ(one[0], sep[0]);
+  }
+}
+
+}  // namespace
+}  // namespace stoker
