@@ -42,7 +42,11 @@ class Runtime {
   bool allocator_reserved() const { return allocator_->reserved_bytes() > 0; }
 
   const std::atomic<bool>& cancelled() const { return cancelled_; }
-  void cancel() { cancelled_.store(true); }
+  // Sets the flag, then wakes an allocate() blocked on it (e.g. a pinned ring with every slot leased).
+  void cancel() {
+    cancelled_.store(true);
+    allocator_->notify_cancelled();
+  }
   bool is_cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
 
   // The counters of the stage described by `key` (its DatasetNode); created on first use, stable

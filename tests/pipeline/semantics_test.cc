@@ -77,7 +77,9 @@ TEST(ShuffleSemantics, IsAPermutationForAnySeedAndBuffer) {
     for (std::size_t buffer : {1u, 2u, 7u, 64u, 1000u}) {
       auto all = concat(collect(Dataset::range(257).shuffle(buffer, seed)).out);
       EXPECT_EQ(sorted(all), range_values(257)) << "seed " << seed << " buffer " << buffer;
-      if (buffer == 1) EXPECT_EQ(all, range_values(257));
+      if (buffer == 1) {
+        EXPECT_EQ(all, range_values(257));
+      }
     }
   }
 }

@@ -1,0 +1,189 @@
+// decode_jpeg_window over libjpeg. Fatal libjpeg errors longjmp back into window_raw(), whose
+// frame holds no C++ objects with destructors; the decompressor (one per thread, reused) is
+// reset with jpeg_abort_decompress after every image, successful or not.
+#include "formats/jpeg_window.h"
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+
+#include <jpeglib.h>
+
+#include "pipeline/error.h"
+
+namespace stoker::detail {
+namespace {
+
+struct ErrorMgr {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];  // the fatal error, or the first warning
+  bool warned;
+};
+
+void on_error(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// Warnings (level -1) are recorded, the first one kept; trace messages are ignored.
+void on_message(j_common_ptr cinfo, int level) {
+  auto* err = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  if (level >= 0) return;
+  if (!err->warned) (*cinfo->err->format_message)(cinfo, err->message);
+  err->warned = true;
+  cinfo->err->num_warnings++;
+}
+
+struct Decoder {
+  jpeg_decompress_struct cinfo;
+  ErrorMgr err;
+  bool ready = false;
+  Decoder() {
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.emit_message = on_message;
+    jpeg_create_decompress(&cinfo);  // only fails on out-of-memory, which error_exit cannot catch here
+    ready = true;
+  }
+  ~Decoder() {
+    if (ready) jpeg_destroy_decompress(&cinfo);
+  }
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+};
+
+Decoder& decoder() {
+  thread_local Decoder d;
+  return d;
+}
+
+enum class Result { kOk, kFatal, kTooLarge };
+
+// The C-style core. `out` has room for `cap` bytes; on kTooLarge nothing was written.
+Result window_raw(Decoder& d, const std::uint8_t* data, std::size_t size, int denom, int channels, bool fast_dct,
+                  JpegWindow* win, std::uint8_t* out, std::size_t cap, bool* cmyk) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  d.err.pub.num_warnings = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return Result::kFatal;
+  }
+  jpeg_mem_src(c, data, static_cast<unsigned long>(size));
+  jpeg_read_header(c, TRUE);
+  *cmyk = c->jpeg_color_space == JCS_CMYK || c->jpeg_color_space == JCS_YCCK;
+  c->out_color_space = *cmyk ? JCS_CMYK : (channels == 3 ? JCS_RGB : JCS_GRAYSCALE);
+  c->scale_num = 1;
+  c->scale_denom = static_cast<unsigned int>(denom);
+  c->dct_method = fast_dct ? JDCT_IFAST : JDCT_ISLOW;
+  jpeg_start_decompress(c);
+  const int oh = static_cast<int>(c->output_height);
+  const int ow = static_cast<int>(c->output_width);
+  win->x = std::clamp(win->x, 0, ow - 1);
+  win->y = std::clamp(win->y, 0, oh - 1);
+  win->w = std::clamp(win->w, 1, ow - win->x);
+  win->h = std::clamp(win->h, 1, oh - win->y);
+  JDIMENSION xoff = static_cast<JDIMENSION>(win->x), width = static_cast<JDIMENSION>(win->w);
+  jpeg_crop_scanline(c, &xoff, &width);
+  win->x = static_cast<int>(xoff);
+  win->w = static_cast<int>(c->output_width);
+  const std::size_t comps = static_cast<std::size_t>(c->output_components);
+  const std::size_t row = static_cast<std::size_t>(win->w) * comps;
+  if (row * static_cast<std::size_t>(win->h) > cap) {
+    jpeg_abort_decompress(c);
+    return Result::kTooLarge;
+  }
+  if (win->y > 0) jpeg_skip_scanlines(c, static_cast<JDIMENSION>(win->y));
+  for (int r = 0; r < win->h;) {
+    JSAMPROW rows[4];
+    int n = std::min(4, win->h - r);
+    for (int i = 0; i < n; ++i) rows[i] = out + static_cast<std::size_t>(r + i) * row;
+    r += static_cast<int>(jpeg_read_scanlines(c, rows, static_cast<JDIMENSION>(n)));
+  }
+  // Rows below the window. A file that ends with EOI (FF D9) is not truncated (entropy-coded data
+  // cannot contain FF D9), so decoding stops here. Otherwise they are entropy-decoded: skipping
+  // to the very end would mark EOI without reading the data, so the last row is read (one iMCU row
+  // of the window's columns) and jpeg_finish_decompress then reads to EOI, raising the same
+  // warnings a full decode would (a truncated file is an error even when the window is intact).
+  const int below = oh - (win->y + win->h);
+  const bool ends_with_eoi = size >= 4 && data[size - 2] == 0xFF && data[size - 1] == 0xD9;
+  if (below > 0 && ends_with_eoi && !c->progressive_mode) {
+    jpeg_abort_decompress(c);
+    return Result::kOk;
+  }
+  if (below > 0) {
+    if (below > 1) jpeg_skip_scanlines(c, static_cast<JDIMENSION>(below - 1));
+    // The scratch row must not overwrite the window: use the row after it when there is room,
+    // else read into the first row and re-read nothing (the window is then the whole height).
+    JSAMPROW last = out + static_cast<std::size_t>(win->h) * row;
+    if ((static_cast<std::size_t>(win->h) + 1) * row > cap) {
+      jpeg_abort_decompress(c);
+      return Result::kTooLarge;
+    }
+    jpeg_read_scanlines(c, &last, 1);
+  }
+  jpeg_finish_decompress(c);
+  return Result::kOk;
+}
+
+void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
+  for (std::size_t i = 0; i < pixels; ++i) {
+    const std::uint8_t* s = p + 4 * i;
+    unsigned k = s[3];
+    unsigned r = (s[0] * k + 127) / 255, g = (s[1] * k + 127) / 255, b = (s[2] * k + 127) / 255;
+    if (c == 3) {
+      p[3 * i] = static_cast<std::uint8_t>(r);
+      p[3 * i + 1] = static_cast<std::uint8_t>(g);
+      p[3 * i + 2] = static_cast<std::uint8_t>(b);
+    } else {
+      p[i] = static_cast<std::uint8_t>((77 * r + 150 * g + 29 * b + 128) >> 8);
+    }
+  }
+}
+
+}  // namespace
+
+ErrorCode jpeg_fatal_code(const std::string& message) {
+  for (const char* k : {"Unsupported JPEG data precision", "Unsupported JPEG process", "Unsupported color conversion"}) {
+    if (message.find(k) != std::string::npos) return ErrorCode::kUnsupported;
+  }
+  return ErrorCode::kDataLoss;
+}
+
+void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
+                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source) {
+  Decoder& d = decoder();
+  // Room for the window widened by up to one iMCU (32 px at most) on the left, in CMYK, plus the
+  // scratch row below it.
+  std::size_t cap = static_cast<std::size_t>(win.w + 64) * 4 * static_cast<std::size_t>(win.h + 1);
+  buf.resize(cap);
+  bool cmyk = false;
+  JpegWindow asked = win;
+  Result r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk);
+  if (r == Result::kTooLarge) {  // a larger iMCU than expected: retry with room for every column
+    win = asked;
+    cap = static_cast<std::size_t>(win.x + win.w + 64) * 4 * static_cast<std::size_t>(win.h + 1);
+    buf.resize(cap);
+    r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk);
+  }
+  ErrorContext ctx{"decode_jpeg", source};
+  if (r != Result::kOk) {
+    std::string msg = d.err.message;
+    if (r != Result::kFatal) throw Error(ErrorCode::kInternal, "window buffer too small", ctx);
+    ErrorCode code = jpeg_fatal_code(msg);
+    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG: ") + msg, ctx);
+  }
+  if (d.err.warned) {
+    std::string msg = d.err.message, low = msg;
+    std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (low.find("premature end") != std::string::npos) throw Error(ErrorCode::kDataLoss, "truncated JPEG (" + msg + ")", ctx);
+    if (strict) throw Error(ErrorCode::kDataLoss, "damaged JPEG (strict mode): " + msg, ctx);
+  }
+  if (cmyk) cmyk_to(buf.data.get(), static_cast<std::size_t>(win.w) * static_cast<std::size_t>(win.h), channels);
+}
+
+}  // namespace stoker::detail

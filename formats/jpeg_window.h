@@ -1,0 +1,34 @@
+// Windowed JPEG decode through libjpeg's partial-decompression API (jpeg_crop_scanline,
+// jpeg_skip_scanlines), which TurboJPEG 2.1 does not expose. decode_jpeg uses it when a crop
+// covers only part of the image: columns outside the window get no IDCT, upsampling or colour
+// conversion, rows outside it are entropy-decoded only. The whole stream is still read to EOI, so
+// truncation anywhere in the file is detected exactly as in a full decode.
+// Internal to formats/ (stoker::detail).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "formats/file_source.h"
+#include "pipeline/error.h"
+
+namespace stoker::detail {
+
+struct JpegWindow {
+  int x = 0, y = 0, w = 0, h = 0;  // requested window, in pixels of the image scaled by 1/denom
+};
+
+// Decodes window `win` of the image scaled by 1/denom (denom 1, 2, 4 or 8) into `buf` as rows of
+// `channels` (3: RGB, 1: gray; CMYK files converted as decode_jpeg documents). libjpeg may widen
+// the window to the left to an iMCU boundary: on return `win` holds the window actually decoded
+// (buf is win.h rows of win.w * channels bytes). Applies decode_jpeg's warning policy; throws
+// stoker::Error (kDataLoss, kUnsupported) with `source` in the context.
+// The code for a fatal libjpeg/TurboJPEG message: kUnsupported for valid JPEG flavours this build
+// cannot decode (12-bit, lossless, ...), kDataLoss for everything else (corrupt data).
+ErrorCode jpeg_fatal_code(const std::string& message);
+
+void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
+                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source);
+
+}  // namespace stoker::detail
