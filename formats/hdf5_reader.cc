@@ -160,7 +160,13 @@ std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta) {
   f->file = H5Id(H5Fopen(meta.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f->file) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen the HDF5 file", ctx);
   for (const Hdf5DatasetMeta& m : meta.datasets) {
-    f->datasets.emplace_back(H5Dopen2(f->file.get(), m.name.c_str(), H5P_DEFAULT));
+    // Unfiltered chunks are read once per pass, in whole chunks: without a chunk cache libhdf5
+    // reads them straight into the block instead of through the cache (one memcpy less per byte).
+    H5Id dapl(H5Pcreate(H5P_DATASET_ACCESS));
+    if (dapl && m.filters.empty() && m.chunk_rows > 0) {
+      H5Pset_chunk_cache(dapl.get(), H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0, H5D_CHUNK_CACHE_W0_DEFAULT);
+    }
+    f->datasets.emplace_back(H5Dopen2(f->file.get(), m.name.c_str(), dapl ? dapl.get() : H5P_DEFAULT));
     if (!f->datasets.back()) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen dataset '" + m.name + "'", ctx);
   }
   return f;

@@ -276,12 +276,9 @@ class Hdf5Iterator final : public StageIterator {
         ++shared_->in_flight;
       }
       // The task holds no owning reference to the block: its MemoryCharges point into the Runtime,
-      // which may go away right after the destructor has seen in_flight reach zero.
-      rt_.arena().enqueue([shared = shared_, p = p.get(), meta = n_->meta_, file = file_.get(), name = &n_->options_.name,
-                           rt = &rt_, counters = &counters_] {
-        // Pairs with the consumer's unlock after preparing the block (and after its last read of a
-        // recycled buffer): an explicit happens-before that ThreadSanitizer can see through TBB.
-        { std::lock_guard lock(shared->mu); }
+      // which may go away right after the destructor has seen in_flight reach zero (runtime.h).
+      detail::submit(rt_, [shared = shared_, p = p.get(), meta = n_->meta_, file = file_.get(),
+                           name = &n_->options_.name, rt = &rt_, counters = &counters_] {
         detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
         std::lock_guard lock(shared->mu);
         p->done = true;

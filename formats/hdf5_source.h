@@ -20,8 +20,9 @@
 // are read with H5Dread_chunk (raw bytes, under the process-wide HDF5 lock) and inflated /
 // unshuffled on the Runtime's TBB arena, outside the lock, so decode scales with num_threads.
 // Other layouts (contiguous, chunks that split a row, other filters) are read with H5Dread of a
-// chunk-aligned hyperslab, libhdf5 decoding under the lock. Unfiltered data always takes H5Dread:
-// it is one copy with no decode to parallelise.
+// chunk-aligned hyperslab, libhdf5 decoding under the lock. Unfiltered data always takes H5Dread
+// with libhdf5's chunk cache disabled, so whole chunks go straight from the file into the block:
+// one copy, nothing to decode (measured: the same CPU per byte as a bare H5Dread loop).
 //
 // Block shuffle (shuffle_blocks): each epoch reads the blocks in a permutation drawn from
 // Rng(seed, epoch); rows inside a block keep their order. Followed by .shuffle(buffer) this is a

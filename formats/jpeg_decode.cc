@@ -91,7 +91,8 @@ JpegHeader header_with(ThreadState& st, const std::uint8_t* data, std::size_t si
                           &hd.colorspace) != 0) {
     std::string msg = tjGetErrorStr2(h);
     st.discard();
-    throw Error(ErrorCode::kDataLoss, "corrupt JPEG header: " + msg, ctx);
+    ErrorCode code = detail::jpeg_fatal_code(msg);
+    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG header: ") + msg, ctx);
   }
   if (hd.width <= 0 || hd.height <= 0) {
     throw Error(ErrorCode::kDataLoss, "JPEG header has a zero dimension", ctx);
@@ -142,7 +143,10 @@ void decompress(ThreadState& st, const std::uint8_t* data, std::size_t size, std
   const bool warning = tjGetErrorCode(h) == TJERR_WARNING;
   st.discard();
   ErrorContext ctx{kStage, source};
-  if (!warning) throw Error(ErrorCode::kDataLoss, "corrupt JPEG: " + msg, ctx);
+  if (!warning) {
+    ErrorCode code = detail::jpeg_fatal_code(msg);
+    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG: ") + msg, ctx);
+  }
   std::string low = msg;
   std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (low.find("premature end") != std::string::npos) {
@@ -230,7 +234,8 @@ MapFn decode_jpeg(DecodeJpegOptions o) {
     throw Error(ErrorCode::kInvalidArgument, "decode_jpeg: a crop needs an output height and width");
   }
   if (o.max_pixels <= 0) throw Error(ErrorCode::kInvalidArgument, "decode_jpeg: max_pixels must be positive");
-  return [o](Element e, Rng& rng) {
+  MapFn norm = o.normalize ? normalize(*o.normalize) : MapFn();
+  return [o, norm](Element e, Rng& rng) {
     if (e.empty()) throw Error(ErrorCode::kInvalidArgument, "element has no components", {kStage});
     ThreadState& st = thread_state();
     const Tensor& in = e[0];
@@ -252,7 +257,7 @@ MapFn decode_jpeg(DecodeJpegOptions o) {
                       " " + in.shape().to_string(),
                   {kStage});
     }
-    return e;
+    return norm ? norm(std::move(e), rng) : e;
   };
 }
 

@@ -9,7 +9,10 @@
 //   1. header -> size check (max_pixels) before any allocation;
 //   2. crop window chosen in full-resolution coordinates (centre / random / random-resized);
 //   3. DCT-scaled decode (1/8, 1/4, 1/2) when the window still covers the output at that scale;
-//   4. resize straight from the decoded buffer into the output, mirrored when the flip is drawn.
+//   4. a crop well inside the image is decoded as a window (libjpeg partial decode: no IDCT or
+//      colour conversion outside it; see jpeg_window.h), else TurboJPEG decodes the whole image
+//      into a per-thread buffer;
+//   5. resize straight from the decoded buffer into the output, mirrored when the flip is drawn.
 // With no size given the image is decoded straight into the output tensor (no copy).
 //
 // Colour: YCbCr, RGB and grayscale JPEGs decode to RGB or gray as asked; CMYK/YCCK JPEGs are
@@ -17,7 +20,7 @@
 //
 // Errors (stoker::Error, source = the path when the input was a path, stage "decode_jpeg"):
 //   empty input, not a JPEG, corrupt data, truncated data -> kDataLoss
-//   a PNG/GIF/... named .jpg, an image above max_pixels -> kUnsupported
+//   a PNG/GIF/... named .jpg, an image above max_pixels, 12-bit or lossless JPEG -> kUnsupported
 // Warnings policy: TurboJPEG warns (and still returns pixels) on damaged data. A warning that
 // says the data ended early ("premature end") is always kDataLoss: a truncated file is an error,
 // even when most of it decodes. Other warnings (e.g. extraneous bytes between markers) are
@@ -26,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "formats/image_ops.h"
 #include "pipeline/dataset.h"
@@ -63,6 +67,9 @@ struct DecodeJpegOptions {
   bool strict = false;
   // TurboJPEG's fast integer IDCT (slightly less accurate).
   bool fast_dct = false;
+  // Set: the image leaves as normalize(*normalize) would make it (float32/float16/bfloat16), in
+  // the same map step (no extra stage hand-off or uint8 tensor per element).
+  std::optional<NormalizeOptions> normalize;
 };
 
 MapFn decode_jpeg(DecodeJpegOptions options = {});

@@ -147,6 +147,13 @@ void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
 
 }  // namespace
 
+ErrorCode jpeg_fatal_code(const std::string& message) {
+  for (const char* k : {"Unsupported JPEG data precision", "Unsupported JPEG process", "Unsupported color conversion"}) {
+    if (message.find(k) != std::string::npos) return ErrorCode::kUnsupported;
+  }
+  return ErrorCode::kDataLoss;
+}
+
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
                         bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source) {
   Decoder& d = decoder();
@@ -165,8 +172,10 @@ void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, i
   }
   ErrorContext ctx{"decode_jpeg", source};
   if (r != Result::kOk) {
-    throw Error(r == Result::kFatal ? ErrorCode::kDataLoss : ErrorCode::kInternal,
-                std::string("corrupt JPEG: ") + d.err.message, ctx);
+    std::string msg = d.err.message;
+    if (r != Result::kFatal) throw Error(ErrorCode::kInternal, "window buffer too small", ctx);
+    ErrorCode code = jpeg_fatal_code(msg);
+    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG: ") + msg, ctx);
   }
   if (d.err.warned) {
     std::string msg = d.err.message, low = msg;

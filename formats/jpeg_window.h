@@ -11,6 +11,7 @@
 #include <string>
 
 #include "formats/file_source.h"
+#include "pipeline/error.h"
 
 namespace stoker::detail {
 
@@ -23,6 +24,10 @@ struct JpegWindow {
 // the window to the left to an iMCU boundary: on return `win` holds the window actually decoded
 // (buf is win.h rows of win.w * channels bytes). Applies decode_jpeg's warning policy; throws
 // stoker::Error (kDataLoss, kUnsupported) with `source` in the context.
+// The code for a fatal libjpeg/TurboJPEG message: kUnsupported for valid JPEG flavours this build
+// cannot decode (12-bit, lossless, ...), kDataLoss for everything else (corrupt data).
+ErrorCode jpeg_fatal_code(const std::string& message);
+
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
                         bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source);
 

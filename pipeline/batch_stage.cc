@@ -91,7 +91,7 @@ class BatchIterator final : public StageIterator {
         input_.reset();
         break;
       }
-      counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.elements_in);
       std::int64_t record = index_++;
       if (rows_ == 0) start_batch(e);
       else check_same(e, record);
@@ -110,7 +110,7 @@ class BatchIterator final : public StageIterator {
     rows_ = 0;
     storage_.reset();
     charge_.reset();
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 
@@ -209,7 +209,7 @@ class PaddedBatchIterator final : public StageIterator {
         input_.reset();
         break;
       }
-      counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.elements_in);
       std::int64_t record = index_++;
       if (!held_.empty()) check_compatible(e, record);
       charges_.emplace_back(&rt_.budget(), &counters_, e.nbytes());
@@ -246,7 +246,7 @@ class PaddedBatchIterator final : public StageIterator {
     out = layout.make(storage, rows);
     held_.clear();
     charges_.clear();
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 

@@ -73,7 +73,7 @@ class MemoryCacheIterator final : public StageIterator {
       cache_->complete = true;
       return false;
     }
-    counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_in);
     std::size_t b = out.nbytes();
     const MemoryBudget& budget = rt_.budget();
     if (!cache_->spill && cache_->bytes + b <= budget.limit() / 2 && budget.has_room_for_buffer(b)) {
@@ -84,7 +84,7 @@ class MemoryCacheIterator final : public StageIterator {
       if (!cache_->spill) cache_->spill = std::make_unique<CacheWriter>("");
       cache_->spill->append(out);
     }
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 
@@ -95,7 +95,7 @@ class MemoryCacheIterator final : public StageIterator {
     } else if (!spill_reader_ || !spill_reader_->next(out)) {
       return false;
     }
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 
@@ -120,7 +120,7 @@ class FileCacheIterator final : public StageIterator {
   bool next(Element& out) override {
     if (reader_) {
       if (!reader_->next(out)) return false;
-      counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.elements_out);
       return true;
     }
     if (!input_) return false;
@@ -130,9 +130,9 @@ class FileCacheIterator final : public StageIterator {
       writer_.reset();
       return false;
     }
-    counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_in);
     writer_->append(out);
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 

@@ -2,12 +2,13 @@
 //
 // The consumer thread pulls input serially and cuts it into chunks; each chunk is one TBB task
 // (chunks amortise task overhead for cheap functions; their size adapts to the measured cost
-// per element so an expensive function gets one element per task). With one thread the chunk
-// runs inline: no task, no hand-off.
+// per element so an expensive function gets one element per task). With one thread each element
+// is mapped in the caller's thread as it is pulled: no chunk, no task, no hand-off.
 // Order: with deterministic=true the output is the input order; errors travel with their
 // element and are raised (or skipped, under ErrorPolicy::kSkip) at its position.
 // Memory bound: at most max_in_flight elements are launched or waiting; a new chunk is launched
-// only while the memory budget has room, and a chunk holds at most 1/16 of the budget. Cancellation: tasks check a stop flag between elements;
+// only while the memory budget has room and the window holds under 1/8 of it, and a chunk holds
+// at most 1/16 of the budget. Cancellation: tasks check a stop flag between elements;
 // the destructor waits for launched tasks, so nothing outlives the stage.
 #include <algorithm>
 #include <condition_variable>
@@ -50,6 +51,7 @@ struct Chunk {
   std::size_t next_out = 0;  // consumer's read position
   bool done = false;         // guarded by Shared::mu
   MemoryCharge charge;       // input bytes while queued, output bytes once mapped
+  std::size_t input_bytes = 0;
 };
 
 // State shared between the stage and its in-flight tasks; tasks keep it alive.
@@ -81,6 +83,7 @@ class MapIterator final : public StageIterator {
   }
 
   bool next(Element& out) override {
+    if (!parallel_) return next_inline(out);
     for (;;) {
       if (current_ && current_->next_out < current_->items.size()) {
         Item& item = current_->items[current_->next_out++];
@@ -97,7 +100,7 @@ class MapIterator final : public StageIterator {
           }
         }
         out = std::move(item.element);
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
       current_.reset();
@@ -121,7 +124,30 @@ class MapIterator final : public StageIterator {
 
   std::size_t in_flight_limit(std::size_t chunk) const {
     if (max_in_flight_ > 0) return max_in_flight_;
-    return parallel_ ? chunk * 4 * static_cast<std::size_t>(rt_.num_threads()) : chunk;
+    return chunk * 4 * static_cast<std::size_t>(rt_.num_threads());
+  }
+
+  // One thread: map each element in the caller's thread as it is pulled (no chunk, no window).
+  bool next_inline(Element& out) {
+    for (;;) {
+      if (!input_) return false;
+      if (!input_->next(out)) {
+        input_.reset();
+        return false;
+      }
+      bump(counters_.elements_in);
+      std::int64_t index = next_index_++;
+      try {
+        Rng rng(seed_, ctx_.epoch, static_cast<std::uint64_t>(index));
+        out = n_->fn_(std::move(out), rng);
+      } catch (...) {
+        Error e = detail::current_error_as({n_->options_.name, "", index});
+        if (rt_.skip_error(counters_, e)) continue;
+        throw e;
+      }
+      bump(counters_.elements_out);
+      return true;
+    }
   }
 
   // Pulls input into new chunks and starts them, while the window and the budget allow.
@@ -130,7 +156,10 @@ class MapIterator final : public StageIterator {
       if (!input_ || input_blocked_ || rt_.is_cancelled()) return;
       std::size_t chunk = chunk_size();
       if (window_elements_ + chunk > in_flight_limit(chunk) && !window_.empty()) return;
-      if (!window_.empty() && !rt_.budget().has_room(last_chunk_bytes_)) return;
+      if (!window_.empty() && (!rt_.budget().has_room(last_chunk_bytes_) ||
+                               window_bytes_ + last_chunk_bytes_ > rt_.budget().limit() / 8)) {
+        return;
+      }
 
       auto c = std::make_shared<Chunk>();
       c->items.reserve(chunk);
@@ -149,7 +178,7 @@ class MapIterator final : public StageIterator {
           input_blocked_ = true;  // pull again only after this error has been delivered
           break;
         }
-        counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_in);
         item.index = next_index_++;
         bytes += item.element.nbytes();
       }
@@ -158,12 +187,9 @@ class MapIterator final : public StageIterator {
       bytes_per_element_ = std::max<std::size_t>(1, bytes / c->items.size());
       c->charge = MemoryCharge(&rt_.budget(), &counters_, bytes);
       window_elements_ += c->items.size();
+      window_bytes_ += bytes;
+      c->input_bytes = bytes;
       window_.push_back(c);
-      if (!parallel_) {
-        run(*c);
-        c->done = true;
-        return;
-      }
       {
         std::lock_guard lock(shared_->mu);
         ++shared_->in_flight;
@@ -180,10 +206,6 @@ class MapIterator final : public StageIterator {
         this_shared->cv.notify_all();
       });
     }
-  }
-
-  void run(Chunk& c) {
-    run_chunk(c, n_->fn_, rt_, counters_, seed_, ctx_.epoch, n_->options_.name, shared_->stop, *shared_);
   }
 
   // Maps every item of `c` in place. Runs on a worker (or inline); touches only `c`, atomics and
@@ -237,6 +259,7 @@ class MapIterator final : public StageIterator {
     std::shared_ptr<Chunk> c = std::move(*pick);
     window_.erase(pick);
     window_elements_ -= c->items.size();
+    window_bytes_ -= c->input_bytes;
     return c;
   }
 
@@ -248,6 +271,7 @@ class MapIterator final : public StageIterator {
   std::size_t max_in_flight_;
   std::deque<std::shared_ptr<Chunk>> window_;
   std::size_t window_elements_ = 0;
+  std::size_t window_bytes_ = 0;  // input bytes of the chunks in window_
   std::shared_ptr<Chunk> current_;
   bool input_blocked_ = false;
   std::size_t last_chunk_bytes_ = 0;

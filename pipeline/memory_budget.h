@@ -5,7 +5,8 @@
 // taking on more, and wait, shrink or spill otherwise:
 //  - greedy buffers that would fill any amount (shuffle buffer, in-memory cache) ask
 //    has_room_for_buffer(): they stop at 3/4 of the limit, leaving a quarter for streaming;
-//  - streaming buffers (map window, prefetch queue) ask has_room(): up to the limit.
+//  - streaming buffers ask has_room() and keep to a share: the map window under 1/8 of the
+//    limit, the prefetch queue under 1/4; so greedy buffers always get at least 3/8 of it.
 // A stage may always hold the one element, chunk (<= limit/16) or batch it needs to make
 // progress, so the bound is: peak <= limit + (number of buffering stages) x (largest element or
 // batch), and in practice peak <= limit whenever a batch is under a quarter of it. Stats report

@@ -4,7 +4,7 @@
 // turn run their parallel work on the TBB arena) while the consumer trains. One thread per
 // prefetch stage, joined by the destructor.
 // Memory bound: the queue holds at most `n` elements and takes another only while the budget has
-// room (it may always hold one). kAutotune starts at 2 and doubles, up to 64, each time the
+// room and the queue holds under 1/4 of it (it may always hold one). kAutotune starts at 2 and doubles, up to 64, each time the
 // consumer finds the queue empty. Errors are queued in order; after one, the producer pauses
 // until the consumer has taken it (so a failing source cannot flood the queue with errors).
 #include <condition_variable>
@@ -67,12 +67,13 @@ class PrefetchIterator final : public StageIterator {
     if (queue_.empty()) return false;
     Slot slot = std::move(queue_.front());
     queue_.pop_front();
+    queue_bytes_ -= slot.charge.bytes();
     if (slot.error) error_pending_ = false;
     lock.unlock();
     to_producer_.notify_all();
     if (slot.error) std::rethrow_exception(slot.error);
     out = std::move(slot.element);
-    counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+    bump(counters_.elements_out);
     return true;
   }
 
@@ -85,7 +86,8 @@ class PrefetchIterator final : public StageIterator {
 
   bool has_space() const {
     if (error_pending_ || queue_.size() >= capacity_) return false;
-    return queue_.empty() || rt_.budget().has_room(last_bytes_);
+    if (queue_.empty()) return true;
+    return rt_.budget().has_room(last_bytes_) && queue_bytes_ + last_bytes_ <= rt_.budget().limit() / 4;
   }
 
   void produce() {
@@ -115,8 +117,9 @@ class PrefetchIterator final : public StageIterator {
           error_pending_ = true;
         } else {
           last_bytes_ = bytes;
-          counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+          bump(counters_.elements_in);
         }
+        queue_bytes_ += slot.charge.bytes();
         queue_.push_back(std::move(slot));
       }
       to_consumer_.notify_one();
@@ -138,6 +141,7 @@ class PrefetchIterator final : public StageIterator {
   std::deque<Slot> queue_;       // guarded by mu_
   std::size_t capacity_;         // guarded by mu_
   std::size_t last_bytes_ = 0;   // guarded by mu_
+  std::size_t queue_bytes_ = 0;  // guarded by mu_
   bool error_pending_ = false;   // guarded by mu_
   bool done_ = false;            // guarded by mu_
   bool stop_ = false;            // guarded by mu_

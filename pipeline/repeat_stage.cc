@@ -34,7 +34,7 @@ class RepeatNode final : public DatasetNode {
           }
           if (input_->next(out)) {
             produced_this_pass_ = true;
-            counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+            bump(counters_.elements_out);
             return true;
           }
           input_.reset();

@@ -44,7 +44,7 @@ class ShuffleNode final : public DatasetNode {
       out = std::move(held_[i].element);
       if (i != held_.size() - 1) held_[i] = std::move(held_.back());
       held_.pop_back();
-      counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.elements_out);
       return true;
     }
 
@@ -58,7 +58,7 @@ class ShuffleNode final : public DatasetNode {
           input_.reset();
           return;
         }
-        counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_in);
         last_bytes_ = e.nbytes();
         held_.push_back({std::move(e), MemoryCharge(&rt_.budget(), &counters_, last_bytes_)});
       }

@@ -22,7 +22,7 @@ class FilterNode final : public DatasetNode {
       bool next(Element& out) override {
         while (input_->next(out)) {
           std::int64_t record = index_++;
-          counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+          bump(counters_.elements_in);
           bool keep;
           try {
             keep = n_->pred_(out);
@@ -32,7 +32,7 @@ class FilterNode final : public DatasetNode {
             throw e;
           }
           if (keep) {
-            counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+            bump(counters_.elements_out);
             return true;
           }
         }
@@ -77,9 +77,9 @@ class SliceNode final : public DatasetNode {
           std::int64_t p = pos_;
           if (!input_->next(out)) break;
           ++pos_;
-          counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
+          bump(counters_.elements_in);
           if (p >= n_->begin_ && (p - n_->begin_) % n_->stride_ == 0) {
-            counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+            bump(counters_.elements_out);
             return true;
           }
         }

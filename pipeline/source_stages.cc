@@ -19,7 +19,7 @@ class VectorNode final : public DatasetNode {
       bool next(Element& out) override {
         if (pos_ >= n_->elements_.size()) return false;
         out = n_->elements_[pos_++];
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
 
@@ -58,7 +58,7 @@ class GeneratorNode final : public DatasetNode {
           done_ = true;
           throw detail::current_error_as({n_->name_, "", record});
         }
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
 
@@ -95,7 +95,7 @@ class RangeNode final : public DatasetNode {
         if (n_->step_ > 0 ? v_ >= n_->stop_ : v_ <= n_->stop_) return false;
         out = Element{Tensor::scalar<std::int64_t>(v_)};
         v_ += n_->step_;
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
 

@@ -27,6 +27,13 @@ struct StageCounters {
   void add_bytes(std::int64_t delta);
 };
 
+// Adds to a counter that only one thread writes (a stage's element counts: next() is never called
+// concurrently). A plain load+store instead of a locked read-modify-write: several of these run
+// per element, and readers still see whole values.
+inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 struct StageStats {
   std::string name;
   std::uint64_t elements_in = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
 
 #include "formats/file_source.h"
 #include "formats/jpeg_decode.h"
@@ -431,6 +432,93 @@ TEST(JpegWindowDecode, TrailingBytesAfterEoiAreIgnored) {
     DecodeJpegOptions o{.height = crop == CropMode::kNone ? 0 : 16, .width = crop == CropMode::kNone ? 0 : 16, .crop = crop};
     EXPECT_EQ(decode(tail, o), decode(jpeg, o));
     EXPECT_EQ(decode(tail, {.height = o.height, .width = o.width, .crop = crop, .strict = true}), decode(jpeg, o));
+  }
+}
+
+}  // namespace
+}  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+// Valid JPEG flavours this libjpeg-turbo build cannot decode are kUnsupported, not kDataLoss.
+TEST(JpegDecodeErrors, TwelveBitAndLosslessAreUnsupported) {
+  TempDir dir;
+  auto jpeg = make_jpeg(16, 16);
+  std::size_t sof = 0;
+  for (std::size_t i = 2; i + 1 < jpeg.size() && !sof; ++i)
+    if (jpeg[i] == 0xff && jpeg[i + 1] == 0xc0) sof = i;
+  ASSERT_NE(sof, 0u);
+  auto twelve = jpeg;
+  twelve[sof + 4] = 12;  // sample precision
+  auto lossless = jpeg;
+  lossless[sof + 1] = 0xc3;  // SOF3: lossless Huffman
+  write_bytes(dir / "twelve.jpg", twelve);
+  write_bytes(dir / "lossless.jpg", lossless);
+  for (const char* name : {"twelve.jpg", "lossless.jpg"}) {
+    Error e = decode_error(dir / name);
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+    EXPECT_EQ(e.context().source, dir / name);
+  }
+}
+
+}  // namespace
+}  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+// Fused random crop after "resize shorter side": the window moves with the seed, stays inside
+// the image (pixels close to the unfused resize of the same image at some offset), reproducibly.
+TEST(JpegDecode, FusedRandomCropAfterResizeShorter) {
+  auto jpeg = make_jpeg(90, 120);
+  DecodeJpegOptions o{.height = 24, .width = 24, .crop = CropMode::kRandom, .resize_shorter = 45};
+  Rng rng0(0);
+  Tensor resized = resize_shorter(45)(Element{decode(jpeg)}, rng0)[0];  // 45 x 60
+  ASSERT_EQ(resized.shape(), (Shape{45, 60, 3}));
+  std::set<std::vector<std::uint8_t>> distinct;
+  for (std::uint64_t s = 0; s < 12; ++s) {
+    Tensor a = decode(jpeg, o, s);
+    ASSERT_EQ(a.shape(), (Shape{24, 24, 3}));
+    EXPECT_EQ(a, decode(jpeg, o, s));
+    distinct.insert(std::vector<std::uint8_t>(a.data_as<std::uint8_t>(), a.data_as<std::uint8_t>() + a.nbytes()));
+    double best = 1e9;
+    for (int oy = 0; oy <= 45 - 24; ++oy)
+      for (int ox = 0; ox <= 60 - 24; ++ox) {
+        double sum = 0;
+        for (int y = 0; y < 24; ++y)
+          sum += mean_abs_diff(a.data_as<std::uint8_t>() + y * 72, resized.data_as<std::uint8_t>() + ((oy + y) * 60 + ox) * 3, 72);
+        best = std::min(best, sum / 24);
+      }
+    EXPECT_LT(best, 8.0) << "seed " << s;  // sub-pixel offsets (drawn in source pixels) and DCT scaling
+  }
+  EXPECT_GT(distinct.size(), 6u);
+}
+
+}  // namespace
+}  // namespace stoker
+
+namespace stoker {
+namespace {
+
+using namespace stoker::testing;
+
+TEST(JpegDecode, FusedNormalizeEqualsTheSeparateOp) {
+  auto jpeg = make_jpeg(30, 40);
+  NormalizeOptions n{.out = DType::kBF16};
+  DecodeJpegOptions o{.height = 16, .width = 16, .crop = CropMode::kRandomResized, .flip_probability = 0.5};
+  for (std::uint64_t s = 0; s < 4; ++s) {
+    Rng a(s), b(s), c(s);
+    Element sep = normalize(n)(decode_jpeg(o)(Element{bytes_tensor(jpeg)}, a), b);
+    DecodeJpegOptions fused = o;
+    fused.normalize = n;
+    Element one = decode_jpeg(fused)(Element{bytes_tensor(jpeg)}, c);
+    ASSERT_EQ(one[0].dtype(), DType::kBF16);
+    EXPECT_EQ(one[0], sep[0]);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <string>
 
 #include "tests/pipeline/test_util.h"
@@ -88,6 +89,7 @@ struct Param {
   StageCase stage;
   int threads;
 };
+void PrintTo(const Param& p, std::ostream* os) { *os << p.stage.name << " on " << p.threads << " threads"; }
 
 class StageEdgeCases : public ::testing::TestWithParam<Param> {
  protected:
