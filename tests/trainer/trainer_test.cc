@@ -145,7 +145,9 @@ TEST(Trainer, FitEpochConsumesAnyIteratorAndStepsPerEpoch) {
     return Generator([&, i = 0]() mutable -> std::optional<Element> {
       if (i >= 4) return std::nullopt;
       ++made;
-      return stack({data.begin() + i * 10, data.begin() + (++i) * 10});
+      const auto first = data.begin() + i * 10;
+      ++i;
+      return stack({first, first + 10});
     });
   });
   Iterator it = gen.repeat().iterator({.num_threads = 1});
