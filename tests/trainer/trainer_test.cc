@@ -189,6 +189,12 @@ TEST(Trainer, BadBatchesAreRefusedWithTheShapes) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("label 7"), std::string::npos) << e.what();
   }
+  // A failed step leaves no partial gradient behind: the next step equals a fresh trainer's.
+  Trainer fresh(ModelSpec::parse("flatten dense(4)"), {4, 4, 1}, {.backend = "cpu"});
+  const Element good = stack(quadrant_data(2, 4, 1));
+  t.train_step(good);
+  fresh.train_step(good);
+  EXPECT_EQ(t.backend().get_params(), fresh.backend().get_params());
 }
 
 class TrainerFiles : public ::testing::Test {
