@@ -159,6 +159,20 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
   return out;
 }
 
+std::vector<EpochReport> Trainer::fit(Iterator& train, const FitOptions& options) {
+  std::vector<EpochReport> out;
+  for (int e = 0; e < options.epochs; ++e) {
+    EpochReport rep = fit_epoch(train, options, e);
+    if (rep.steps == 0) break;  // the iterator has ended
+    if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+    if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
+    if (options.on_epoch) options.on_epoch(rep);
+    out.push_back(rep);
+    if (rep.stopped || options.steps_per_epoch <= 0) break;
+  }
+  return out;
+}
+
 EvalReport Trainer::evaluate(const Dataset& data, const Options& options) {
   Iterator it = data.iterator(options);
   return evaluate(it);

@@ -158,6 +158,12 @@ TEST(Trainer, FitEpochConsumesAnyIteratorAndStepsPerEpoch) {
   EXPECT_EQ(r.samples, 60);
   EXPECT_EQ(t.steps(), 6);
   EXPECT_GE(made, 6);
+  // Three more epochs of 6 steps from the same running iterator.
+  fo.epochs = 3;
+  const auto reports = t.fit(it, fo);
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[2].epoch, 2);
+  EXPECT_EQ(t.steps(), 24);
 }
 
 TEST(Trainer, Uint8ImagesWithInputScaleTrainLikeFloats) {
