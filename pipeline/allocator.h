@@ -19,6 +19,10 @@ class BufferAllocator {
   // Bytes held for the allocator's whole life (e.g. a ring's slots), charged to the memory budget
   // once when an iterator starts. Batches from such an allocator are not charged again.
   virtual std::size_t reserved_bytes() const { return 0; }
+  // Called by a Runtime right after it set its cancelled flag, from the cancelling thread. An
+  // allocator whose allocate() can block must wake its waiters so they re-check their flag (lock
+  // the mutex the waiters use before notifying, or the wake-up can be lost). Never throws.
+  virtual void notify_cancelled() noexcept {}
 };
 
 // 64-byte aligned heap memory, one allocation per batch.

@@ -161,7 +161,9 @@ void CacheReader::read_exact(void* p, std::size_t n) {
 }
 
 bool CacheReader::next(Element& out) {
-  if (index_ >= count_) return false;
+  // After corruption the read position is meaningless: end rather than decode garbage.
+  if (index_ >= count_ || failed_) return false;
+  failed_ = true;  // cleared when the record is read whole
   auto bad = [&](const std::string& what) {
     return Error(ErrorCode::kDataLoss, "corrupt cache record: " + what, {"cache", name_, static_cast<std::int64_t>(index_)});
   };
@@ -179,19 +181,18 @@ bool CacheReader::next(Element& out) {
     std::uint64_t nbytes = 0;
     read_exact(&nbytes, sizeof nbytes);
     Shape shape = Shape::from({dims, rank});
-    for (std::int64_t d : shape.dims()) {
-      if (d < 0) throw bad("negative dimension");
-    }
     auto dt = static_cast<DType>(dtype);
-    if (nbytes != static_cast<std::uint64_t>(shape.num_elements()) * dtype_size(dt) ||
-        (end_ && nbytes > end_)) {
-      throw bad("size does not match shape " + shape.to_string());
+    std::uint64_t expect = dtype_size(dt);
+    for (std::int64_t d : shape.dims()) {
+      if (d < 0 || __builtin_mul_overflow(expect, static_cast<std::uint64_t>(d), &expect)) throw bad("bad dimension");
     }
+    if (nbytes != expect || (end_ && nbytes > end_)) throw bad("size does not match shape " + shape.to_string());
     Tensor t(dt, shape);
     read_exact(t.mutable_data(), t.nbytes());
     e.push_back(std::move(t));
   }
   ++index_;
+  failed_ = false;
   out = std::move(e);
   return true;
 }

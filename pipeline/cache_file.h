@@ -55,7 +55,8 @@ class CacheReader {
   CacheReader(int fd, std::uint64_t count, std::string name);
   ~CacheReader();
 
-  // False at the end; throws stoker::Error(kDataLoss) naming the file and record on corruption.
+  // False at the end; throws stoker::Error(kDataLoss) naming the file and record on corruption,
+  // and returns false after that.
   bool next(Element& out);
   std::uint64_t count() const { return count_; }
 
@@ -65,6 +66,7 @@ class CacheReader {
   bool owns_fd_ = false;
   std::uint64_t count_;
   std::uint64_t index_ = 0;
+  bool failed_ = false;
   std::uint64_t offset_;
   std::uint64_t end_ = 0;  // where the footer starts (0: unknown)
   std::string name_;

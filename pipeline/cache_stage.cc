@@ -63,8 +63,12 @@ class MemoryCacheIterator final : public StageIterator {
 
   bool next(Element& out) override {
     if (!input_) return replay(out);
-    if (!input_->next(out)) {
+    if (!detail::next_noting_error(*input_, out, saw_error_)) {
       input_.reset();
+      if (saw_error_) {
+        cache_->clear();
+        return false;
+      }
       if (cache_->spill) cache_->spill->finish();
       cache_->complete = true;
       return false;
@@ -72,7 +76,7 @@ class MemoryCacheIterator final : public StageIterator {
     counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
     std::size_t b = out.nbytes();
     const MemoryBudget& budget = rt_.budget();
-    if (!cache_->spill && cache_->bytes + b <= budget.limit() / 2 && budget.has_room(b)) {
+    if (!cache_->spill && cache_->bytes + b <= budget.limit() / 2 && budget.has_room_for_buffer(b)) {
       cache_->elements.push_back(out);
       cache_->charges.emplace_back(&rt_.budget(), &counters_, b);
       cache_->bytes += b;
@@ -97,6 +101,7 @@ class MemoryCacheIterator final : public StageIterator {
 
   std::shared_ptr<MemoryCache> cache_;
   std::unique_ptr<IteratorNode> input_;  // set while recording
+  bool saw_error_ = false;
   std::size_t pos_ = 0;
   std::unique_ptr<CacheReader> spill_reader_;
 };
@@ -119,9 +124,10 @@ class FileCacheIterator final : public StageIterator {
       return true;
     }
     if (!input_) return false;
-    if (!input_->next(out)) {
+    if (!detail::next_noting_error(*input_, out, saw_error_)) {
       input_.reset();
-      writer_->finish();
+      if (!saw_error_) writer_->finish();
+      writer_.reset();
       return false;
     }
     counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
@@ -134,6 +140,7 @@ class FileCacheIterator final : public StageIterator {
   std::unique_ptr<CacheReader> reader_;
   std::unique_ptr<CacheWriter> writer_;  // destroyed unfinished: removes its partial file
   std::unique_ptr<IteratorNode> input_;
+  bool saw_error_ = false;
 };
 
 std::unique_ptr<IteratorNode> CacheNode::make_iterator(const IterationContext& ctx) const {

@@ -31,7 +31,7 @@ namespace stoker {
 
 // Map function: the element in, the mapped element out. `rng` is keyed by (seed, epoch, element
 // index within the epoch), so random augmentations are reproducible for any thread count.
-using MapFn = std::function<Element(Element, Rng&)>;
+using MapFn = std::function<Element(Element&&, Rng&)>;
 using FilterFn = std::function<bool(const Element&)>;
 // Returns the next element, or std::nullopt at the end.
 using Generator = std::function<std::optional<Element>()>;
@@ -67,7 +67,7 @@ class Dataset {
   template <class F>
     requires(std::is_invocable_r_v<Element, F, Element> && !std::is_invocable_v<F, Element, Rng&>)
   Dataset map(F fn, MapOptions options = {}) const {
-    return map(MapFn([f = std::move(fn)](Element e, Rng&) { return f(std::move(e)); }), std::move(options));
+    return map(MapFn([f = std::move(fn)](Element&& e, Rng&) { return f(std::move(e)); }), std::move(options));
   }
   Dataset filter(FilterFn predicate) const;
   // Uniform shuffle within a window of `buffer_size` elements. Unset seed: Options::seed.

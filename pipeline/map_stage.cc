@@ -7,7 +7,7 @@
 // Order: with deterministic=true the output is the input order; errors travel with their
 // element and are raised (or skipped, under ErrorPolicy::kSkip) at its position.
 // Memory bound: at most max_in_flight elements are launched or waiting; a new chunk is launched
-// only while the memory budget has room. Cancellation: tasks check a stop flag between elements;
+// only while the memory budget has room, and a chunk holds at most 1/16 of the budget. Cancellation: tasks check a stop flag between elements;
 // the destructor waits for launched tasks, so nothing outlives the stage.
 #include <algorithm>
 #include <condition_variable>
@@ -112,6 +112,10 @@ class MapIterator final : public StageIterator {
     double ns = shared_->ns_per_element.load(std::memory_order_relaxed);
     std::size_t c = ns <= 0 ? 1 : static_cast<std::size_t>(std::clamp(kTargetChunkNs / ns, 1.0, double(kMaxChunk)));
     if (max_in_flight_ > 0) c = std::min(c, std::max<std::size_t>(1, max_in_flight_ / rt_.num_threads()));
+    // A chunk is at most 1/16 of the memory budget, so the window's overshoot stays small.
+    if (bytes_per_element_ > 0) {
+      c = std::min(c, std::max<std::size_t>(1, rt_.budget().limit() / 16 / bytes_per_element_));
+    }
     return c;
   }
 
@@ -132,26 +136,26 @@ class MapIterator final : public StageIterator {
       c->items.reserve(chunk);
       std::size_t bytes = 0;
       while (c->items.size() < chunk) {
-        Item item;
+        Item& item = c->items.emplace_back();  // filled in place: elements are moved once
         try {
           if (!input_->next(item.element)) {
+            c->items.pop_back();
             input_.reset();
             break;
           }
         } catch (...) {
           item.error = std::current_exception();
           item.from_upstream = true;
-          c->items.push_back(std::move(item));
           input_blocked_ = true;  // pull again only after this error has been delivered
           break;
         }
         counters_.elements_in.fetch_add(1, std::memory_order_relaxed);
         item.index = next_index_++;
         bytes += item.element.nbytes();
-        c->items.push_back(std::move(item));
       }
       if (c->items.empty()) return;
       last_chunk_bytes_ = bytes;
+      bytes_per_element_ = std::max<std::size_t>(1, bytes / c->items.size());
       c->charge = MemoryCharge(&rt_.budget(), &counters_, bytes);
       window_elements_ += c->items.size();
       window_.push_back(c);
@@ -164,11 +168,14 @@ class MapIterator final : public StageIterator {
         std::lock_guard lock(shared_->mu);
         ++shared_->in_flight;
       }
-      rt_.arena().enqueue([this_shared = shared_, c, fn = &n_->fn_, rt = &rt_, counters = &counters_,
+      // The task holds the chunk by raw pointer: window_ owns it until the task marks it done, and
+      // TBB destroys this functor only after it returns, when the Runtime may already be gone; so
+      // the functor must own nothing that touches the Runtime (a chunk's charge does).
+      detail::submit(rt_, [this_shared = shared_, chunk = c.get(), fn = &n_->fn_, rt = &rt_, counters = &counters_,
                            seed = seed_, epoch = ctx_.epoch, name = &n_->options_.name] {
-        MapIterator::run_chunk(*c, *fn, *rt, *counters, seed, epoch, *name, this_shared->stop, *this_shared);
+        MapIterator::run_chunk(*chunk, *fn, *rt, *counters, seed, epoch, *name, this_shared->stop, *this_shared);
         std::lock_guard lock(this_shared->mu);
-        c->done = true;
+        chunk->done = true;
         --this_shared->in_flight;
         this_shared->cv.notify_all();
       });
@@ -244,6 +251,7 @@ class MapIterator final : public StageIterator {
   std::shared_ptr<Chunk> current_;
   bool input_blocked_ = false;
   std::size_t last_chunk_bytes_ = 0;
+  std::size_t bytes_per_element_ = 0;  // of the input, measured on the last chunk
   std::int64_t next_index_ = 0;
 };
 

@@ -3,12 +3,23 @@
 
 #include "pipeline/stats.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace stoker {
 
 void MemoryBudget::charge(std::size_t bytes) {
   std::size_t now = used_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   std::size_t peak = peak_.load(std::memory_order_relaxed);
   while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+void MemoryBudget::release(std::size_t bytes) {
+  std::size_t before = used_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (before < bytes) {  // a release without its charge: an accounting bug, never data-dependent
+    std::fprintf(stderr, "stoker: memory budget released %zu bytes but only %zu were charged\n", bytes, before);
+    std::abort();
   }
 }
 

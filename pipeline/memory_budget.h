@@ -1,11 +1,15 @@
 // MemoryBudget and MemoryCharge: the one byte budget shared by every buffer of a running pipeline.
 //
 // Invariant: budget.used() is the sum of the live MemoryCharges of all stages (plus the bytes an
-// allocator reserves up front, e.g. a pinned ring). Stages that buffer *optionally* (prefetch
-// queue, map window, shuffle buffer, in-memory cache) ask has_room() before taking on more and
-// wait, shrink or spill otherwise. A stage may always hold the one element or batch it needs to
-// make progress, so the bound is: peak <= limit + (number of buffering stages) x (largest element
-// or batch). Stats report the peak so the bound can be checked.
+// allocator reserves up front, e.g. a pinned ring). Stages that buffer *optionally* ask before
+// taking on more, and wait, shrink or spill otherwise:
+//  - greedy buffers that would fill any amount (shuffle buffer, in-memory cache) ask
+//    has_room_for_buffer(): they stop at 3/4 of the limit, leaving a quarter for streaming;
+//  - streaming buffers (map window, prefetch queue) ask has_room(): up to the limit.
+// A stage may always hold the one element, chunk (<= limit/16) or batch it needs to make
+// progress, so the bound is: peak <= limit + (number of buffering stages) x (largest element or
+// batch), and in practice peak <= limit whenever a batch is under a quarter of it. Stats report
+// the peak so the bound can be checked.
 #pragma once
 
 #include <atomic>
@@ -25,9 +29,10 @@ class MemoryBudget {
   std::size_t used() const { return used_.load(std::memory_order_relaxed); }
   std::size_t peak() const { return peak_.load(std::memory_order_relaxed); }
   bool has_room(std::size_t bytes) const { return used() + bytes <= limit_; }
+  bool has_room_for_buffer(std::size_t bytes) const { return used() + bytes <= limit_ - limit_ / 4; }
 
   void charge(std::size_t bytes);
-  void release(std::size_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+  void release(std::size_t bytes);
 
  private:
   std::size_t limit_;

@@ -1,8 +1,11 @@
 // Runtime: arena, budget, counters and the error log of one running pipeline.
 #include "pipeline/runtime.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
+
+#include <oneapi/tbb/global_control.h>
 
 namespace stoker {
 namespace {
@@ -11,6 +14,21 @@ int resolve_threads(int requested) {
   if (requested > 0) return requested;
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+// TBB caps its worker pool at hardware_concurrency - 1 by default, which would leave an arena of
+// num_threads workers short (on 2 cores: one worker). Raise the process-wide cap to the largest
+// arena requested so far (+1 for the thread that submits work); it is never lowered.
+void allow_workers(int workers) {
+  static std::mutex mu;
+  static std::unique_ptr<tbb::global_control> control;
+  static int allowed = 0;
+  std::lock_guard lock(mu);
+  if (workers + 1 <= allowed) return;
+  allowed = std::max(workers + 1, static_cast<int>(std::thread::hardware_concurrency()));
+  auto next = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                    static_cast<std::size_t>(allowed));
+  control = std::move(next);
 }
 
 }  // namespace
@@ -22,7 +40,7 @@ Runtime::Runtime(Options options)
       allocator_(options_.batch_allocator ? options_.batch_allocator : std::make_shared<HeapAllocator>()),
       // No slot reserved for external threads: the stage that submits work waits on its result,
       // so all num_threads slots are for workers.
-      arena_(num_threads_, 0) {
+      arena_((allow_workers(num_threads_), num_threads_), 0) {
   if (std::size_t reserved = allocator_->reserved_bytes()) {
     allocator_charge_ = MemoryCharge(&budget_, nullptr, reserved);
   }

@@ -32,13 +32,21 @@ class Runtime {
 
   const Options& options() const { return options_; }
   int num_threads() const { return num_threads_; }
+  // Where all parallel work runs. Rule for tasks enqueued here: their functor must own nothing
+  // that touches this Runtime when destroyed (MemoryCharges, counters): TBB destroys a functor
+  // after it returns, which may be after the stage that waited for it, and the Runtime, are gone.
+  // Borrow such state by pointer from the stage, which waits for its tasks before it dies.
   tbb::task_arena& arena() { return arena_; }
   MemoryBudget& budget() { return budget_; }
   BufferAllocator& batch_allocator() { return *allocator_; }
   bool allocator_reserved() const { return allocator_->reserved_bytes() > 0; }
 
   const std::atomic<bool>& cancelled() const { return cancelled_; }
-  void cancel() { cancelled_.store(true); }
+  // Sets the flag, then wakes an allocate() blocked on it (e.g. a pinned ring with every slot leased).
+  void cancel() {
+    cancelled_.store(true);
+    allocator_->notify_cancelled();
+  }
   bool is_cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
 
   // The counters of the stage described by `key` (its DatasetNode); created on first use, stable

@@ -1,7 +1,7 @@
 // shuffle(buffer_size, seed, reshuffle_each_iteration): uniform sampling from a sliding window.
 //
 // Memory bound: the buffer holds at most buffer_size elements and grows only while the memory
-// budget has room (it always holds at least one, to make progress). Randomness: one Rng stream
+// budget has room for greedy buffers (3/4 of it; it always holds at least one, to make progress). Randomness: one Rng stream
 // per (seed, epoch); with reshuffle_each_iteration=false every epoch uses epoch 0's stream.
 #include <vector>
 
@@ -52,7 +52,7 @@ class ShuffleNode final : public DatasetNode {
     // Pulls input until the buffer is full, the budget is reached or the input ends.
     void fill() {
       while (input_ && held_.size() < n_->buffer_) {
-        if (!held_.empty() && !rt_.budget().has_room(last_bytes_)) return;
+        if (!held_.empty() && !rt_.budget().has_room_for_buffer(last_bytes_)) return;
         Element e;
         if (!input_->next(e)) {
           input_.reset();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include "pipeline/error.h"
@@ -29,9 +30,46 @@ class StageIterator : public IteratorNode {
   StageCounters& counters_;
 };
 
+// ThreadSanitizer cannot see libtbb's own synchronisation (libtbb is not instrumented), so it would
+// report everything handed to a task as racing. These mark the hand-off explicitly; no-ops in
+// other builds. (The copy of the task functor inside TBB's headers is suppressed in tsan.supp.)
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+inline void tsan_acquire(void* addr) { __tsan_acquire(addr); }
+inline void tsan_release(void* addr) { __tsan_release(addr); }
+#else
+inline void tsan_acquire(void*) {}
+inline void tsan_release(void*) {}
+#endif
+
+// Runs `f` on the runtime's arena: everything the caller wrote before submit() happens-before f.
+// `f` is destroyed on the worker right after it runs; the arena rule (runtime.h) still holds:
+// f must own nothing that touches the Runtime.
+template <class F>
+void submit(Runtime& rt, F f) {
+  auto* box = new F(std::move(f));
+  tsan_release(box);
+  rt.arena().enqueue([box] {
+    tsan_acquire(box);
+    std::unique_ptr<F> owned(box);
+    (*owned)();
+  });
+}
+
 // The exception in flight as a stoker::Error with `context` filled where unset; a foreign
 // exception from user code becomes kInvalidArgument carrying its what().
 Error current_error_as(const ErrorContext& context);
+
+// input.next(out), setting `saw_error` if it throws (the exception propagates).
+inline bool next_noting_error(IteratorNode& input, Element& out, bool& saw_error) {
+  try {
+    return input.next(out);
+  } catch (...) {
+    saw_error = true;
+    throw;
+  }
+}
 
 // Default seed of a random stage: Options::seed mixed with the stage position, so two random
 // stages never draw the same stream.
