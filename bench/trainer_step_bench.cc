@@ -20,7 +20,7 @@ stoker::Element make_batch(std::int64_t n) {
 }
 
 void step(benchmark::State& state, const std::string& model, const std::string& backend, stoker::Precision p) {
-  if (backend == "cuda" && !stoker::cuda_device_available()) {
+  if (backend == "cuda" && !stoker::cuda_backend_available()) {
     state.SkipWithError("no CUDA device");
     return;
   }

@@ -36,14 +36,14 @@
 
 namespace stoker {
 
-bool cuda_device_available() {
+bool cuda_backend_available() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-std::pair<std::size_t, std::size_t> cuda_memory_info() {
+std::pair<std::size_t, std::size_t> cuda_backend_memory_info() {
   std::size_t f = 0, t = 0;
-  if (!cuda_device_available() || cudaMemGetInfo(&f, &t) != cudaSuccess) return {0, 0};
+  if (!cuda_backend_available() || cudaMemGetInfo(&f, &t) != cudaSuccess) return {0, 0};
   return {f, t};
 }
 

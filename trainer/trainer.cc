@@ -32,7 +32,7 @@ Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
   const bool cuda = backend_->name() == "cuda";
   PlanTarget target{cuda, cpu_backend_slots(config_.num_threads)};
   std::size_t available = config_.memory_limit;
-  if (available == 0) available = cuda ? cuda_memory_info().first : host_memory_available();
+  if (available == 0) available = cuda ? cuda_backend_memory_info().first : host_memory_available();
   plan_ = plan_batch(estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, target), available,
                      config_.batch_size);
 }
