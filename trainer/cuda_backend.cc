@@ -94,6 +94,15 @@ class CudaBackend final : public Backend {
   CudaBackend(const ModelSpec& spec, const Hwc& input, const BackendConfig& cfg)
       : spec_(spec), input_(input), cfg_(cfg), shapes_(spec.shapes(input)), pinfo_(spec.params(input)),
         ct_(compute_type_code(cfg.precision)), esz_(ct_ ? 2 : 4), scaler_(LossScaler::for_precision(cfg.precision)) {
+    // Checked before any handle exists: a constructor that throws runs no destructor.
+    for (const LayerSpec& ls : spec_.layers()) {
+      if (ls.kind == LayerKind::kConv2D && ls.same && (ls.stride != 1 || ls.kernel % 2 == 0)) {
+        throw Error(ErrorCode::kUnsupported,
+                    "cuda backend: conv2d 'same' padding with an even kernel or a stride > 1 pads asymmetrically, "
+                    "which cuDNN's legacy API cannot express; use 'valid' padding or the cpu backend",
+                    {"trainer/cuda"});
+      }
+    }
     dt_ = ct_ == 0 ? CUDNN_DATA_FLOAT : ct_ == 1 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
     blas_t_ = ct_ == 0 ? CUDA_R_32F : ct_ == 1 ? CUDA_R_16F : CUDA_R_16BF;
     CK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -134,12 +143,6 @@ class CudaBackend final : public Backend {
       CD(cudnnCreateTensorDescriptor(&d.x));
       CD(cudnnCreateTensorDescriptor(&d.y));
       if (ls.kind == LayerKind::kConv2D) {
-        if (ls.same && (ls.stride != 1 || ls.kernel % 2 == 0)) {
-          throw Error(ErrorCode::kUnsupported,
-                      "cuda backend: conv2d 'same' padding with an even kernel or a stride > 1 pads asymmetrically, "
-                      "which cuDNN's legacy API cannot express; use 'valid' padding or the cpu backend",
-                      {"trainer/cuda"});
-        }
         CD(cudnnCreateFilterDescriptor(&d.f));
         CD(cudnnSetFilter4dDescriptor(d.f, dt_, CUDNN_TENSOR_NHWC, ls.units, static_cast<int>(sh.in[2]), ls.kernel, ls.kernel));
         CD(cudnnCreateConvolutionDescriptor(&d.conv));
