@@ -31,7 +31,7 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& 
   if (kind == "cpu") return make_cpu_backend(spec, input, config);
   if (kind == "cuda" || kind == "auto") {
 #if defined(STOKER_HAVE_CUDA)
-    if (cuda_device_available()) return make_cuda_backend(spec, input, config);
+    if (cuda_backend_available()) return make_cuda_backend(spec, input, config);
 #endif
     if (kind == "auto") return make_cpu_backend(spec, input, config);
     throw Error(ErrorCode::kUnsupported,
@@ -46,8 +46,8 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& 
 }
 
 #if !defined(STOKER_HAVE_CUDA)
-bool cuda_device_available() { return false; }
-std::pair<std::size_t, std::size_t> cuda_memory_info() { return {0, 0}; }
+bool cuda_backend_available() { return false; }
+std::pair<std::size_t, std::size_t> cuda_backend_memory_info() { return {0, 0}; }
 #endif
 
 }  // namespace stoker

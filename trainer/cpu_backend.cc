@@ -206,7 +206,13 @@ class CpuBackend final : public Backend {
         }
       });
     });
-    if (error) std::rethrow_exception(error);
+    if (error) {
+      // A chunk that failed may have added part of its gradient: clear every slot so the next
+      // step starts clean.
+      for (auto& sl : slot_)
+        for (auto& g : sl.grads) std::fill(g.begin(), g.end(), 0.f);
+      std::rethrow_exception(error);
+    }
     StepStats total;
     for (const auto& s : stats) total += s;
     if (train) {

@@ -36,14 +36,14 @@
 
 namespace stoker {
 
-bool cuda_device_available() {
+bool cuda_backend_available() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-std::pair<std::size_t, std::size_t> cuda_memory_info() {
+std::pair<std::size_t, std::size_t> cuda_backend_memory_info() {
   std::size_t f = 0, t = 0;
-  if (!cuda_device_available() || cudaMemGetInfo(&f, &t) != cudaSuccess) return {0, 0};
+  if (!cuda_backend_available() || cudaMemGetInfo(&f, &t) != cudaSuccess) return {0, 0};
   return {f, t};
 }
 
@@ -89,11 +89,58 @@ class DevBuf {
   std::size_t bytes_ = 0;
 };
 
+// Per-layer cuDNN descriptors and the convolution algorithms chosen for the current micro-batch.
+struct LayerDev {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t f = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnPoolingDescriptor_t pool = nullptr;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+};
+
+// Every library handle and descriptor the backend creates. A separate member (constructed
+// first, destroyed last) so a constructor that throws half-way still releases what it made.
+struct CudaHandles {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  cudnnHandle_t dnn = nullptr;
+  cudnnActivationDescriptor_t relu = nullptr;
+  std::vector<LayerDev> dev;
+  CudaHandles() = default;
+  CudaHandles(const CudaHandles&) = delete;
+  CudaHandles& operator=(const CudaHandles&) = delete;
+  ~CudaHandles() {  // no-throw: statuses ignored on purpose
+    if (stream) cudaStreamSynchronize(stream);
+    for (auto& d : dev) {
+      if (d.x) cudnnDestroyTensorDescriptor(d.x);
+      if (d.y) cudnnDestroyTensorDescriptor(d.y);
+      if (d.f) cudnnDestroyFilterDescriptor(d.f);
+      if (d.conv) cudnnDestroyConvolutionDescriptor(d.conv);
+      if (d.pool) cudnnDestroyPoolingDescriptor(d.pool);
+    }
+    if (relu) cudnnDestroyActivationDescriptor(relu);
+    if (dnn) cudnnDestroy(dnn);
+    if (blas) cublasDestroy(blas);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelSpec& spec, const Hwc& input, const BackendConfig& cfg)
       : spec_(spec), input_(input), cfg_(cfg), shapes_(spec.shapes(input)), pinfo_(spec.params(input)),
         ct_(compute_type_code(cfg.precision)), esz_(ct_ ? 2 : 4), scaler_(LossScaler::for_precision(cfg.precision)) {
+    // Checked before any handle exists: a constructor that throws runs no destructor.
+    for (const LayerSpec& ls : spec_.layers()) {
+      if (ls.kind == LayerKind::kConv2D && ls.same && (ls.stride != 1 || ls.kernel % 2 == 0)) {
+        throw Error(ErrorCode::kUnsupported,
+                    "cuda backend: conv2d 'same' padding with an even kernel or a stride > 1 pads asymmetrically, "
+                    "which cuDNN's legacy API cannot express; use 'valid' padding or the cpu backend",
+                    {"trainer/cuda"});
+      }
+    }
     dt_ = ct_ == 0 ? CUDNN_DATA_FLOAT : ct_ == 1 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
     blas_t_ = ct_ == 0 ? CUDA_R_32F : ct_ == 1 ? CUDA_R_16F : CUDA_R_16BF;
     CK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -134,12 +181,6 @@ class CudaBackend final : public Backend {
       CD(cudnnCreateTensorDescriptor(&d.x));
       CD(cudnnCreateTensorDescriptor(&d.y));
       if (ls.kind == LayerKind::kConv2D) {
-        if (ls.same && (ls.stride != 1 || ls.kernel % 2 == 0)) {
-          throw Error(ErrorCode::kUnsupported,
-                      "cuda backend: conv2d 'same' padding with an even kernel or a stride > 1 pads asymmetrically, "
-                      "which cuDNN's legacy API cannot express; use 'valid' padding or the cpu backend",
-                      {"trainer/cuda"});
-        }
         CD(cudnnCreateFilterDescriptor(&d.f));
         CD(cudnnSetFilter4dDescriptor(d.f, dt_, CUDNN_TENSOR_NHWC, ls.units, static_cast<int>(sh.in[2]), ls.kernel, ls.kernel));
         CD(cudnnCreateConvolutionDescriptor(&d.conv));
@@ -156,20 +197,8 @@ class CudaBackend final : public Backend {
     set_params(spec.init_params(input, cfg.seed));
   }
 
-  ~CudaBackend() override {
-    cudaStreamSynchronize(stream_);
-    for (auto& d : dev_) {
-      if (d.x) cudnnDestroyTensorDescriptor(d.x);
-      if (d.y) cudnnDestroyTensorDescriptor(d.y);
-      if (d.f) cudnnDestroyFilterDescriptor(d.f);
-      if (d.conv) cudnnDestroyConvolutionDescriptor(d.conv);
-      if (d.pool) cudnnDestroyPoolingDescriptor(d.pool);
-    }
-    cudnnDestroyActivationDescriptor(relu_);
-    cudnnDestroy(dnn_);
-    cublasDestroy(blas_);
-    cudaStreamDestroy(stream_);
-  }
+  // Buffers (declared after h_) are freed first, then the handles; the stream is drained first.
+  ~CudaBackend() override { cudaStreamSynchronize(stream_); }
 
   std::string name() const override { return "cuda"; }
 
@@ -270,15 +299,6 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  struct LayerDev {
-    cudnnTensorDescriptor_t x = nullptr, y = nullptr;
-    cudnnFilterDescriptor_t f = nullptr;
-    cudnnConvolutionDescriptor_t conv = nullptr;
-    cudnnPoolingDescriptor_t pool = nullptr;
-    cudnnConvolutionFwdAlgo_t fwd{};
-    cudnnConvolutionBwdDataAlgo_t bwd_data{};
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
-  };
 
   std::vector<std::vector<float>> download(const float* src, float scale) const {
     std::vector<float> flat(static_cast<std::size_t>(ptotal_));
@@ -510,6 +530,7 @@ class CudaBackend final : public Backend {
     return st;
   }
 
+  CudaHandles h_;  // first member: constructed first, destroyed last
   ModelSpec spec_;
   Hwc input_;
   BackendConfig cfg_;
@@ -520,17 +541,17 @@ class CudaBackend final : public Backend {
   LossScaler scaler_;
   cudnnDataType_t dt_{};
   cudaDataType_t blas_t_{};
-  cudaStream_t stream_ = nullptr;
-  cublasHandle_t blas_ = nullptr;
-  cudnnHandle_t dnn_ = nullptr;
-  cudnnActivationDescriptor_t relu_ = nullptr;
+  cudaStream_t& stream_ = h_.stream;
+  cublasHandle_t& blas_ = h_.blas;
+  cudnnHandle_t& dnn_ = h_.dnn;
+  cudnnActivationDescriptor_t& relu_ = h_.relu;
   std::vector<int> layer_param_;
   std::vector<bool> need_dx_;
   std::vector<std::int64_t> poff_;
   std::int64_t ptotal_ = 0, cap_ = 0, cur_n_ = 0, t_ = 0;
   DevBuf w_, g_, m_, v_, cw_, cg_, flag_, ws_, grad_a_, grad_b_, raw_x_, raw_y_, logits_, dlogits_, loss_, correct_;
   std::vector<DevBuf> act_;
-  std::vector<LayerDev> dev_;
+  std::vector<LayerDev>& dev_ = h_.dev;
   std::vector<float> host_loss_;
   std::vector<int> host_correct_;
 };

@@ -32,7 +32,7 @@ Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
   const bool cuda = backend_->name() == "cuda";
   PlanTarget target{cuda, cpu_backend_slots(config_.num_threads)};
   std::size_t available = config_.memory_limit;
-  if (available == 0) available = cuda ? cuda_memory_info().first : host_memory_available();
+  if (available == 0) available = cuda ? cuda_backend_memory_info().first : host_memory_available();
   plan_ = plan_batch(estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, target), available,
                      config_.batch_size);
 }
@@ -157,6 +157,20 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
     if (options.on_epoch) options.on_epoch(rep);
     out.push_back(rep);
     if (rep.stopped) break;
+  }
+  return out;
+}
+
+std::vector<EpochReport> Trainer::fit(Iterator& train, const FitOptions& options) {
+  std::vector<EpochReport> out;
+  for (int e = 0; e < options.epochs; ++e) {
+    EpochReport rep = fit_epoch(train, options, e);
+    if (rep.steps == 0) break;  // the iterator has ended
+    if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+    if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
+    if (options.on_epoch) options.on_epoch(rep);
+    out.push_back(rep);
+    if (rep.stopped || options.steps_per_epoch <= 0) break;
   }
   return out;
 }

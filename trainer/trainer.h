@@ -90,6 +90,10 @@ class Trainer {
   // One iterator per epoch over `train`; epoch e > 0 runs with Options::seed mixed with e, so
   // stages that take their seed from Options reshuffle each epoch (give shuffle() no seed of its own).
   std::vector<EpochReport> fit(const Dataset& train, const FitOptions& options = {});
+  // Epochs from one running iterator (e.g. over a repeat()ed dataset): each epoch takes
+  // steps_per_epoch batches, or (steps_per_epoch 0) everything until the iterator ends, which
+  // then ends the fit. Validation, on_epoch and stop as in fit(Dataset).
+  std::vector<EpochReport> fit(Iterator& train, const FitOptions& options = {});
   // One epoch: every batch `it` yields (or steps_per_epoch of them).
   EpochReport fit_epoch(Iterator& it, const FitOptions& options = {}, int epoch = 0);
   // One optimizer step on one batch.

@@ -21,7 +21,7 @@ namespace stoker {
 namespace {
 
 #define SKIP_WITHOUT_GPU() \
-  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device"
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device"
 
 struct Data {
   std::vector<std::uint8_t> x;
@@ -133,7 +133,7 @@ TEST(CudaBackend, TrainerPlansFromFreeDeviceMemoryAndRefusesWithNumbers) {
 }
 
 TEST(CudaBackend, ReportsWhenNoDeviceIsPresent) {
-  if (cuda_device_available()) GTEST_SKIP() << "a device is present";
+  if (cuda_backend_available()) GTEST_SKIP() << "a device is present";
   EXPECT_EQ(make_backend("auto", ModelSpec::parse("flatten dense(2)"), {2, 2, 1}, {})->name(), "cpu");
   EXPECT_THROW(make_backend("cuda", ModelSpec::parse("flatten dense(2)"), {2, 2, 1}, {}), Error);
 }

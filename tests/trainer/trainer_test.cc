@@ -145,7 +145,9 @@ TEST(Trainer, FitEpochConsumesAnyIteratorAndStepsPerEpoch) {
     return Generator([&, i = 0]() mutable -> std::optional<Element> {
       if (i >= 4) return std::nullopt;
       ++made;
-      return stack({data.begin() + i * 10, data.begin() + (++i) * 10});
+      const auto first = data.begin() + i * 10;
+      ++i;
+      return stack({first, first + 10});
     });
   });
   Iterator it = gen.repeat().iterator({.num_threads = 1});
@@ -156,6 +158,12 @@ TEST(Trainer, FitEpochConsumesAnyIteratorAndStepsPerEpoch) {
   EXPECT_EQ(r.samples, 60);
   EXPECT_EQ(t.steps(), 6);
   EXPECT_GE(made, 6);
+  // Three more epochs of 6 steps from the same running iterator.
+  fo.epochs = 3;
+  const auto reports = t.fit(it, fo);
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[2].epoch, 2);
+  EXPECT_EQ(t.steps(), 24);
 }
 
 TEST(Trainer, Uint8ImagesWithInputScaleTrainLikeFloats) {
@@ -187,6 +195,12 @@ TEST(Trainer, BadBatchesAreRefusedWithTheShapes) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("label 7"), std::string::npos) << e.what();
   }
+  // A failed step leaves no partial gradient behind: the next step equals a fresh trainer's.
+  Trainer fresh(ModelSpec::parse("flatten dense(4)"), {4, 4, 1}, {.backend = "cpu"});
+  const Element good = stack(quadrant_data(2, 4, 1));
+  t.train_step(good);
+  fresh.train_step(good);
+  EXPECT_EQ(t.backend().get_params(), fresh.backend().get_params());
 }
 
 class TrainerFiles : public ::testing::Test {
