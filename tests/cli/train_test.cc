@@ -168,7 +168,7 @@ TEST_F(Train, BadFlagsAndFilesGiveTheDocumentedExitCodes) {
 }
 
 TEST_F(Train, CudaWithoutADeviceIsARuntimeErrorNamingTheFlag) {
-  if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present";
+  if (cuda_backend_available()) GTEST_SKIP() << "a CUDA device is present";
   make("s.h5", "16");
   CliResult r = run_cli({"train", "--data", path("s.h5"), "--device", "cuda"});
   EXPECT_EQ(r.rc, kExitRuntimeError);
