@@ -6,7 +6,8 @@
 #   scripts/main-job.sh                 # defaults below
 #   EPOCHS=5 BATCH=32 scripts/main-job.sh
 # Measured (README.md): test accuracy 0.8915 after 3 epochs at batch 64 on the CPU; the whole
-# script took 392 s (build 312 s) on 2 cores shared with other builds (load average ~15).
+# script took 392 s (build 312 s) on 2 cores shared with other builds at load average ~15, 213 s
+# at load ~6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
