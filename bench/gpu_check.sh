@@ -20,6 +20,7 @@ BENCH_MIN_TIME="${BENCH_MIN_TIME:-0.5}"  # seconds (benchmark 1.7 takes a plain 
 # name|args: one benchmark binary per entry (relative to $BUILD/bench).
 BENCHES=(
   "device_feeder_bench|--benchmark_counters_tabular=true"
+  "trainer_step_bench|--benchmark_filter=Cuda"
 )
 
 LOG="$BUILD/gpu_check.log"

@@ -1,0 +1,138 @@
+// Backend: where a model's arithmetic runs (cpu: im2col + OpenBLAS on TBB; cuda: cuDNN +
+// cuBLAS + our kernels). The Trainer drives either through this one small interface: it owns
+// nothing numeric itself, so both backends are checked against each other on the same inputs.
+//
+// A step is: zero_grads(); forward_backward() once per micro-batch (each adds the gradient of
+// loss_weight * sum of its samples' losses); apply_gradients(). With loss_weight = 1 / (full
+// batch size) the accumulated gradient is that of the mean loss over the full batch, whatever
+// the micro-batch split. Parameters and gradients cross the interface as float32 host vectors
+// in Keras layout (model_spec.h), one vector per ParamInfo.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/tensor.h"
+#include "trainer/model_spec.h"
+
+namespace stoker {
+
+enum class Precision {
+  kFloat32,
+  kMixedFloat16,   // fp16 compute, fp32 master weights, dynamic loss scaling
+  kMixedBFloat16,  // bf16 compute, fp32 master weights (no loss scaling needed, as in Keras)
+};
+const char* precision_name(Precision p);
+Precision parse_precision(const std::string& s);  // "float32", "mixed_float16", "mixed_bfloat16"
+// 0: fp32, 1: fp16, 2: bf16: the code kmath::round_to() takes.
+inline int compute_type_code(Precision p) { return p == Precision::kMixedFloat16 ? 1 : p == Precision::kMixedBFloat16 ? 2 : 0; }
+
+struct OptimizerConfig {
+  enum Kind { kAdam, kSgd } kind = kAdam;
+  float learning_rate = 1e-3f;
+  float beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam, Keras defaults
+  float momentum = 0.f;                                 // SGD
+};
+
+// Keras' LossScaleOptimizer policy: start at 2^15; a step with non-finite gradients is skipped
+// and halves the scale; 2000 good steps in a row double it.
+struct LossScaler {
+  bool dynamic = false;
+  float scale = 1.f;
+  int good_steps = 0;
+  int growth_interval = 2000;
+  static LossScaler for_precision(Precision p) {
+    LossScaler s;
+    if (p == Precision::kMixedFloat16) {
+      s.dynamic = true;
+      s.scale = 32768.f;
+    }
+    return s;
+  }
+  // Records the outcome of a step; returns whether to apply it.
+  bool update(bool grads_finite) {
+    if (!dynamic) return grads_finite;
+    if (!grads_finite) {
+      scale = scale * 0.5f < 1.f ? 1.f : scale * 0.5f;
+      good_steps = 0;
+      return false;
+    }
+    if (++good_steps >= growth_interval) {
+      scale *= 2.f;
+      good_steps = 0;
+    }
+    return true;
+  }
+};
+
+// One batch as the pipeline delivers it (host memory, not owned). Images NHWC uint8 or float32;
+// labels int32/int64 [N] or [N,1] (sparse) or float32 [N,classes] (one-hot or soft).
+struct BatchView {
+  DType x_dtype = DType::kF32;
+  const void* x = nullptr;
+  DType y_dtype = DType::kI32;
+  const void* y = nullptr;
+  bool one_hot = false;
+  std::int64_t n = 0;
+};
+
+struct StepStats {
+  double loss_sum = 0;  // sum over the samples of their unweighted losses
+  std::int64_t correct = 0;
+  std::int64_t count = 0;
+  StepStats& operator+=(const StepStats& o) {
+    loss_sum += o.loss_sum, correct += o.correct, count += o.count;
+    return *this;
+  }
+};
+
+struct BackendConfig {
+  Precision precision = Precision::kFloat32;
+  OptimizerConfig optimizer;
+  int num_threads = 0;      // CPU: TBB arena size (0: all cores)
+  float input_scale = 1.f;  // images are multiplied by this after the cast to float
+  std::uint64_t seed = 0;   // dropout masks
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Makes room for micro-batches of up to `max_batch` samples; buffers are allocated here, once
+  // per shape, never per step.
+  virtual void reserve(std::int64_t max_batch) = 0;
+  virtual void zero_grads() = 0;
+  // Forward and backward over samples [begin, begin + count) of `batch` in training mode, adding
+  // d(loss_weight * sum of losses)/d(params) to the gradients. `step` keys dropout masks
+  // (with the sample's index in the batch), so a micro-batch split draws the same masks.
+  virtual StepStats forward_backward(const BatchView& batch, std::int64_t begin, std::int64_t count,
+                                     float loss_weight, std::uint64_t step) = 0;
+  // Inference-mode loss and accuracy (dropout off).
+  virtual StepStats evaluate(const BatchView& batch, std::int64_t begin, std::int64_t count) = 0;
+  // Optimizer step on the accumulated gradients (unscaled by the loss scale); false when the
+  // gradients were not finite and the step was skipped.
+  virtual bool apply_gradients() = 0;
+
+  virtual std::vector<std::vector<float>> get_params() const = 0;
+  virtual void set_params(const std::vector<std::vector<float>>& params) = 0;
+  // The accumulated gradients, unscaled (tests compare backends and micro-batch splits with it).
+  virtual std::vector<std::vector<float>> get_grads() const = 0;
+  virtual const LossScaler& loss_scaler() const = 0;
+  virtual void set_loss_scaler(const LossScaler& s) = 0;
+  // Bytes this backend holds now (params, grads, state, activations, workspaces).
+  virtual std::size_t bytes_allocated() const = 0;
+};
+
+// "cpu" or "cuda"; "auto": cuda when built with CUDA and a device is present, else cpu.
+std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& spec, const Hwc& input,
+                                      const BackendConfig& config);
+// Whether the CUDA backend can run: built with CUDA and cudaGetDeviceCount() > 0. (Named apart
+// from device/'s stoker::cuda_device_available(): trainer/ depends on pipeline/ only.)
+bool cuda_backend_available();
+// Free and total device memory of the current CUDA device; {0, 0} without one.
+std::pair<std::size_t, std::size_t> cuda_backend_memory_info();
+
+}  // namespace stoker

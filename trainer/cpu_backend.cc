@@ -1,0 +1,567 @@
+// CPU backend (see cpu_backend.h).
+#include "trainer/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <cstring>
+#include <thread>
+
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "pipeline/error.h"
+#include "pipeline/rng.h"
+#include "trainer/kernels_math.h"
+#include "trainer/planner.h"
+
+namespace stoker {
+namespace {
+
+std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
+
+// y[M,N] (+)= a[M,K] * b[K,N] with optional transposes, row-major.
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const float* a, const float* b, float* c,
+          float beta) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), 1.f, a, ta ? static_cast<int>(M) : static_cast<int>(K), b,
+              tb ? static_cast<int>(K) : static_cast<int>(N), beta, c, static_cast<int>(N));
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const ModelSpec& spec, const Hwc& input, const BackendConfig& cfg)
+      : spec_(spec), input_(input), cfg_(cfg), shapes_(spec.shapes(input)), pinfo_(spec.params(input)),
+        ctype_(compute_type_code(cfg.precision)), scaler_(LossScaler::for_precision(cfg.precision)),
+        slots_(cpu_backend_slots(cfg.num_threads)), arena_(slots_) {
+    openblas_set_num_threads(1);  // parallelism comes from the chunks
+    layer_param_.assign(shapes_.size(), -1);
+    for (std::size_t p = 0; p < pinfo_.size(); p += 2) layer_param_[static_cast<std::size_t>(pinfo_[p].layer)] = static_cast<int>(p);
+    need_dx_.assign(shapes_.size(), false);
+    bool seen = false;
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      need_dx_[l] = seen;  // a layer passes a gradient down only if some layer below has weights
+      if (layer_param_[l] >= 0) seen = true;
+    }
+    max_act_ = numel(input);
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      max_act_ = std::max(max_act_, numel(shapes_[l].out));
+      const LayerSpec& ls = spec_.layers()[l];
+      if (ls.kind == LayerKind::kConv2D) {
+        std::int64_t cols = shapes_[l].out[0] * shapes_[l].out[1] * ls.kernel * ls.kernel * shapes_[l].in[2];
+        max_ws_ = std::max(max_ws_, conv_group_size(cols) * cols);
+      }
+    }
+    auto init = spec.init_params(input, cfg.seed);
+    params_ = init;
+    for (auto& v : init) std::fill(v.begin(), v.end(), 0.f);
+    grads_ = init;
+    m_ = init;
+    if (cfg.optimizer.kind == OptimizerConfig::kAdam) v_ = init;
+    slot_.resize(static_cast<std::size_t>(slots_));
+    for (auto& s : slot_) {
+      s.grads = init;
+      s.cols.resize(static_cast<std::size_t>(max_ws_));
+      s.dcols.resize(static_cast<std::size_t>(max_ws_));
+    }
+    refresh_compute_params();
+  }
+
+  std::string name() const override { return "cpu"; }
+
+  void reserve(std::int64_t max_batch) override {
+    if (max_batch <= cap_) return;
+    cap_ = max_batch;
+    const std::size_t n = static_cast<std::size_t>(max_batch);
+    act_.assign(shapes_.size() + 1, {});
+    act_[0].resize(n * static_cast<std::size_t>(numel(input_)));
+    argmax_.assign(shapes_.size(), {});
+    mask_.assign(shapes_.size(), {});
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      const LayerSpec& ls = spec_.layers()[l];
+      const std::size_t out = n * static_cast<std::size_t>(numel(shapes_[l].out));
+      if (ls.kind != LayerKind::kFlatten) act_[l + 1].resize(out);
+      if (ls.kind == LayerKind::kMaxPool) argmax_[l].resize(out);
+      if (ls.kind == LayerKind::kDropout) mask_[l].resize(out);
+    }
+    // Each chunk's gradient buffers cover the largest chunk.
+    const std::size_t chunk = (n + static_cast<std::size_t>(slots_) - 1) / static_cast<std::size_t>(slots_);
+    for (auto& s : slot_) {
+      s.g0.resize(chunk * static_cast<std::size_t>(max_act_));
+      s.g1.resize(chunk * static_cast<std::size_t>(max_act_));
+    }
+  }
+
+  void zero_grads() override {
+    for (auto& g : grads_) std::fill(g.begin(), g.end(), 0.f);
+  }
+
+  StepStats forward_backward(const BatchView& b, std::int64_t begin, std::int64_t count, float loss_weight,
+                             std::uint64_t step) override {
+    return run(b, begin, count, /*train=*/true, loss_weight, step);
+  }
+
+  StepStats evaluate(const BatchView& b, std::int64_t begin, std::int64_t count) override {
+    return run(b, begin, count, /*train=*/false, 0.f, 0);
+  }
+
+  bool apply_gradients() override {
+    const float inv = 1.f / scaler_.scale;
+    bool finite = true;
+    for (const auto& g : grads_) {
+      for (float x : g) finite &= kmath::is_finite(x);
+    }
+    if (!scaler_.update(finite)) return false;
+    ++t_;
+    const OptimizerConfig& o = cfg_.optimizer;
+    kmath::AdamParams ap{o.learning_rate, o.beta1, o.beta2, o.epsilon, 0.f};
+    ap.alpha = static_cast<float>(o.learning_rate * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
+                                  (1.0 - std::pow(double(o.beta1), double(t_))));
+    arena_.execute([&] {
+      for (std::size_t p = 0; p < params_.size(); ++p) {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, params_[p].size(), 1 << 14), [&](const auto& r) {
+          for (std::size_t i = r.begin(); i < r.end(); ++i) {
+            const float g = kmath::unscale(grads_[p][i], inv);
+            if (o.kind == OptimizerConfig::kAdam) kmath::adam_update(&params_[p][i], &m_[p][i], &v_[p][i], g, ap);
+            else kmath::sgd_update(&params_[p][i], &m_[p][i], g, o.learning_rate, o.momentum);
+          }
+        });
+      }
+    });
+    refresh_compute_params();
+    return true;
+  }
+
+  std::vector<std::vector<float>> get_params() const override { return params_; }
+  void set_params(const std::vector<std::vector<float>>& p) override {
+    if (p.size() != params_.size()) throw Error(ErrorCode::kInvalidArgument, "set_params: wrong number of tensors");
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (p[i].size() != params_[i].size()) {
+        throw Error(ErrorCode::kInvalidArgument, "set_params: " + pinfo_[i].name + " has " + std::to_string(p[i].size()) +
+                                                     " values, expected " + std::to_string(params_[i].size()));
+      }
+    }
+    params_ = p;
+    refresh_compute_params();
+  }
+  std::vector<std::vector<float>> get_grads() const override {
+    auto g = grads_;
+    const float inv = 1.f / scaler_.scale;
+    for (auto& v : g) for (float& x : v) x = kmath::unscale(x, inv);
+    return g;
+  }
+  const LossScaler& loss_scaler() const override { return scaler_; }
+  void set_loss_scaler(const LossScaler& s) override { scaler_ = s; }
+
+  std::size_t bytes_allocated() const override {
+    std::size_t b = 0;
+    auto add = [&](const auto& vv) { for (const auto& v : vv) b += v.size() * sizeof(v[0]); };
+    add(params_), add(grads_), add(m_), add(v_), add(act_), add(argmax_), add(mask_);
+    if (ctype_ != 0) add(cparams_);
+    for (const auto& s : slot_) {
+      add(s.grads);
+      b += (s.cols.size() + s.dcols.size() + s.g0.size() + s.g1.size()) * 4;
+    }
+    return b;
+  }
+
+ private:
+  struct Slot {
+    std::vector<float> cols, dcols, g0, g1;
+    std::vector<std::vector<float>> grads;
+    std::vector<float*> ptr;  // input of each layer for this chunk (reused; sized once)
+  };
+
+  // The weights the arithmetic uses: the master weights, or their rounded copy under mixed precision.
+  const float* w(std::size_t p) const { return ctype_ ? cparams_[p].data() : params_[p].data(); }
+  void refresh_compute_params() {
+    if (!ctype_) return;
+    cparams_ = params_;
+    for (auto& v : cparams_) for (float& x : v) x = kmath::round_to(ctype_, x);
+  }
+  void round_span(float* p, std::size_t n) const {
+    if (!ctype_) return;
+    for (std::size_t i = 0; i < n; ++i) p[i] = kmath::round_to(ctype_, p[i]);
+  }
+
+  StepStats run(const BatchView& b, std::int64_t begin, std::int64_t count, bool train, float loss_weight,
+                std::uint64_t step) {
+    if (count <= 0) return {};
+    if (begin < 0 || begin + count > b.n) throw Error(ErrorCode::kInternal, "cpu backend: sample range outside the batch");
+    reserve(count);
+    const int chunks = static_cast<int>(std::min<std::int64_t>(slots_, count));
+    std::vector<StepStats> stats(static_cast<std::size_t>(chunks));
+    std::exception_ptr error;
+    std::mutex error_mu;
+    arena_.execute([&] {
+      tbb::parallel_for(0, chunks, [&](int c) {
+        const std::int64_t s0 = count * c / chunks, s1 = count * (c + 1) / chunks;
+        try {
+          stats[static_cast<std::size_t>(c)] = run_chunk(b, begin, s0, s1 - s0, train, loss_weight, step, slot_[static_cast<std::size_t>(c)]);
+        } catch (...) {
+          std::lock_guard lock(error_mu);
+          if (!error) error = std::current_exception();
+        }
+      });
+    });
+    if (error) {
+      // A chunk that failed may have added part of its gradient: clear every slot so the next
+      // step starts clean.
+      for (auto& sl : slot_)
+        for (auto& g : sl.grads) std::fill(g.begin(), g.end(), 0.f);
+      std::rethrow_exception(error);
+    }
+    StepStats total;
+    for (const auto& s : stats) total += s;
+    if (train) {
+      // Reduce the chunks' weight gradients in chunk order (deterministic for a given thread count).
+      arena_.execute([&] {
+        for (std::size_t p = 0; p < grads_.size(); ++p) {
+          tbb::parallel_for(tbb::blocked_range<std::size_t>(0, grads_[p].size(), 1 << 14), [&](const auto& r) {
+            for (int c = 0; c < chunks; ++c) {
+              float* src = slot_[static_cast<std::size_t>(c)].grads[p].data();
+              for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                grads_[p][i] += kmath::round_to(ctype_, src[i]);
+                src[i] = 0.f;
+              }
+            }
+          });
+        }
+      });
+    }
+    return total;
+  }
+
+  // Forward (and backward when training) of samples [off, off + n) of this micro-batch, which
+  // are samples [begin + off, ...) of the batch.
+  StepStats run_chunk(const BatchView& b, std::int64_t begin, std::int64_t off, std::int64_t n, bool train,
+                      float loss_weight, std::uint64_t step, Slot& slot) {
+    // Cast the input.
+    const std::int64_t in_sz = numel(input_);
+    float* x0 = act_[0].data() + off * in_sz;
+    const std::size_t first = static_cast<std::size_t>((begin + off) * in_sz);
+    const std::size_t total = static_cast<std::size_t>(n * in_sz);
+    if (b.x_dtype == DType::kU8) {
+      const auto* src = static_cast<const std::uint8_t*>(b.x) + first;
+      for (std::size_t i = 0; i < total; ++i) x0[i] = kmath::round_to(ctype_, kmath::cast_u8(src[i], cfg_.input_scale));
+    } else if (b.x_dtype == DType::kF32) {
+      const auto* src = static_cast<const float*>(b.x) + first;
+      for (std::size_t i = 0; i < total; ++i) x0[i] = kmath::round_to(ctype_, kmath::cast_f32(src[i], cfg_.input_scale));
+    } else {
+      throw Error(ErrorCode::kUnsupported, std::string("trainer: images must be uint8 or float32, got ") + dtype_name(b.x_dtype));
+    }
+
+    // Forward. ptr[l] is the input of layer l (flatten passes its input through).
+    std::vector<float*>& ptr = slot.ptr;
+    ptr.assign(shapes_.size() + 1, nullptr);
+    ptr[0] = x0;
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      const LayerSpec& ls = spec_.layers()[l];
+      const LayerShape& sh = shapes_[l];
+      const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
+      if (ls.kind == LayerKind::kFlatten) {
+        ptr[l + 1] = ptr[l];
+        continue;
+      }
+      float* y = act_[l + 1].data() + off * osz;
+      ptr[l + 1] = y;
+      const float* x = ptr[l];
+      switch (ls.kind) {
+        case LayerKind::kConv2D: conv_forward(l, x, y, n, slot); break;
+        case LayerKind::kMaxPool: pool_forward(l, x, y, argmax_[l].data() + off * osz, n); break;
+        case LayerKind::kDense: {
+          const int p = layer_param_[l];
+          const float* bias = w(static_cast<std::size_t>(p) + 1);
+          for (std::int64_t i = 0; i < n; ++i) std::memcpy(y + i * osz, bias, static_cast<std::size_t>(osz) * 4);
+          gemm(false, false, n, osz, isz, x, w(static_cast<std::size_t>(p)), y, 1.f);
+          if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(y[i]);
+          break;
+        }
+        case LayerKind::kDropout: {
+          std::uint8_t* mask = mask_[l].data() + off * osz;
+          const float keep = 1.f - ls.rate, inv_keep = 1.f / keep;
+          for (std::int64_t i = 0; i < n; ++i) {
+            if (!train) {
+              std::memcpy(y + i * osz, x + i * osz, static_cast<std::size_t>(osz) * 4);
+              continue;
+            }
+            for (std::int64_t j = 0; j < osz; ++j) {
+              const bool k = kmath::dropout_keep(cfg_.seed, static_cast<int>(l), step, begin + off + i, j, keep);
+              mask[i * osz + j] = k;
+              y[i * osz + j] = k ? x[i * osz + j] * inv_keep : 0.f;
+            }
+          }
+          break;
+        }
+        case LayerKind::kReLU:
+          for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(x[i]);
+          break;
+        case LayerKind::kFlatten: break;
+      }
+      round_span(y, static_cast<std::size_t>(n * osz));
+    }
+
+    // Loss on the logits; the gradient (scaled by loss_weight and the loss scale) goes to g0.
+    const int classes = spec_.classes();
+    const float* logits = ptr[shapes_.size()];
+    float* dy = train ? slot.g0.data() : nullptr;
+    const float grad_scale = loss_weight * scaler_.scale;
+    StepStats st;
+    st.count = n;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t s = begin + off + i;
+      int label = -1;
+      const float* target = nullptr;
+      if (b.one_hot) {
+        target = static_cast<const float*>(b.y) + s * classes;
+      } else {
+        const std::int64_t v = b.y_dtype == DType::kI64 ? static_cast<const std::int64_t*>(b.y)[s]
+                                                        : static_cast<const std::int32_t*>(b.y)[s];
+        if (v < 0 || v >= classes) {
+          throw Error(ErrorCode::kInvalidArgument, "label " + std::to_string(v) + " outside [0, " + std::to_string(classes) +
+                                                       ") for a model with " + std::to_string(classes) + " classes",
+                      {"trainer", "", s});
+        }
+        label = static_cast<int>(v);
+      }
+      bool ok = false;
+      st.loss_sum += kmath::softmax_xent_row(logits + i * classes, classes, label, target, grad_scale,
+                                             dy ? dy + i * classes : nullptr, &ok);
+      st.correct += ok;
+    }
+    if (!train) return st;
+    round_span(dy, static_cast<std::size_t>(n * classes));
+
+    // Backward: dy holds the gradient of layer l's output; dx receives its input's gradient.
+    float* cur = slot.g0.data();
+    float* other = slot.g1.data();
+    for (std::size_t l = shapes_.size(); l-- > 0;) {
+      const LayerSpec& ls = spec_.layers()[l];
+      const LayerShape& sh = shapes_[l];
+      const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
+      if (ls.kind == LayerKind::kFlatten) continue;
+      const bool dx_needed = need_dx_[l];
+      const float* x = ptr[l];
+      const float* y = ptr[l + 1];
+      float* dx = other;
+      switch (ls.kind) {
+        case LayerKind::kConv2D: conv_backward(l, x, y, cur, dx_needed ? dx : nullptr, n, slot); break;
+        case LayerKind::kMaxPool: {
+          if (!dx_needed) break;
+          std::fill(dx, dx + n * isz, 0.f);
+          const std::int32_t* am = argmax_[l].data() + off * osz;
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t j = 0; j < osz; ++j) dx[i * isz + am[i * osz + j]] += cur[i * osz + j];
+          break;
+        }
+        case LayerKind::kDense: {
+          const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+          if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) cur[i] = kmath::relu_grad(y[i], cur[i]);
+          float* db = slot.grads[p + 1].data();
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t j = 0; j < osz; ++j) db[j] += cur[i * osz + j];
+          gemm(true, false, isz, osz, n, x, cur, slot.grads[p].data(), 1.f);
+          if (dx_needed) gemm(false, true, n, isz, osz, cur, w(p), dx, 0.f);
+          break;
+        }
+        case LayerKind::kDropout: {
+          if (!dx_needed) break;
+          const std::uint8_t* mask = mask_[l].data() + off * osz;
+          const float inv_keep = 1.f / (1.f - ls.rate);
+          for (std::int64_t i = 0; i < n * osz; ++i) dx[i] = mask[i] ? cur[i] * inv_keep : 0.f;
+          break;
+        }
+        case LayerKind::kReLU:
+          if (!dx_needed) break;
+          for (std::int64_t i = 0; i < n * osz; ++i) dx[i] = kmath::relu_grad(y[i], cur[i]);
+          break;
+        case LayerKind::kFlatten: break;
+      }
+      if (!dx_needed) break;
+      round_span(dx, static_cast<std::size_t>(n * isz));
+      std::swap(cur, other);
+    }
+    return st;
+  }
+
+  // im2col of `g` samples starting at x (NHWC) into cols [g*OH*OW, KH*KW*C]. For one kernel row
+  // the valid kw positions are one contiguous run of (kw range) * C floats in x, copied at once.
+  void im2col(std::size_t l, const float* x, std::int64_t g, float* cols) const {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t H = sh.in[0], W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1], k = ls.kernel;
+    const std::int64_t K = k * k * C;
+    for (std::int64_t s = 0; s < g; ++s) {
+      const float* xs = x + s * H * W * C;
+      for (std::int64_t oh = 0; oh < OH; ++oh) {
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          float* row = cols + ((s * OH + oh) * OW + ow) * K;
+          const std::int64_t w0 = ow * ls.stride - sh.pad_left;
+          const std::int64_t kw_lo = std::max<std::int64_t>(0, -w0), kw_hi = std::min<std::int64_t>(k, W - w0);
+          for (std::int64_t kh = 0; kh < k; ++kh) {
+            const std::int64_t h = oh * ls.stride + kh - sh.pad_top;
+            float* dst = row + kh * k * C;
+            if (h < 0 || h >= H || kw_lo >= kw_hi) {
+              std::fill(dst, dst + k * C, 0.f);
+              continue;
+            }
+            std::fill(dst, dst + kw_lo * C, 0.f);
+            std::memcpy(dst + kw_lo * C, xs + (h * W + w0 + kw_lo) * C, static_cast<std::size_t>((kw_hi - kw_lo) * C) * 4);
+            std::fill(dst + kw_hi * C, dst + k * C, 0.f);
+          }
+        }
+      }
+    }
+  }
+
+  void col2im(std::size_t l, const float* cols, std::int64_t g, float* dx) const {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t H = sh.in[0], W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1], k = ls.kernel;
+    const std::int64_t K = k * k * C;
+    std::fill(dx, dx + g * H * W * C, 0.f);
+    for (std::int64_t s = 0; s < g; ++s) {
+      float* xs = dx + s * H * W * C;
+      for (std::int64_t oh = 0; oh < OH; ++oh) {
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          const float* row = cols + ((s * OH + oh) * OW + ow) * K;
+          const std::int64_t w0 = ow * ls.stride - sh.pad_left;
+          const std::int64_t kw_lo = std::max<std::int64_t>(0, -w0), kw_hi = std::min<std::int64_t>(k, W - w0);
+          if (kw_lo >= kw_hi) continue;
+          for (std::int64_t kh = 0; kh < k; ++kh) {
+            const std::int64_t h = oh * ls.stride + kh - sh.pad_top;
+            if (h < 0 || h >= H) continue;
+            const float* __restrict src = row + (kh * k + kw_lo) * C;
+            float* __restrict dst = xs + (h * W + w0 + kw_lo) * C;
+            const std::int64_t len = (kw_hi - kw_lo) * C;
+            for (std::int64_t i = 0; i < len; ++i) dst[i] += src[i];
+          }
+        }
+      }
+    }
+  }
+
+  std::int64_t group_of(std::size_t l) const {
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t k = spec_.layers()[l].kernel;
+    return conv_group_size(sh.out[0] * sh.out[1] * k * k * sh.in[2]);
+  }
+
+  void conv_forward(std::size_t l, const float* x, float* y, std::int64_t n, Slot& slot) const {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t P = sh.out[0] * sh.out[1], F = ls.units, K = ls.kernel * ls.kernel * sh.in[2];
+    const std::int64_t isz = numel(sh.in), G = group_of(l);
+    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+    const float* bias = w(p + 1);
+    for (std::int64_t s = 0; s < n; s += G) {
+      const std::int64_t g = std::min(G, n - s);
+      im2col(l, x + s * isz, g, slot.cols.data());
+      float* ys = y + s * P * F;
+      for (std::int64_t r = 0; r < g * P; ++r) std::memcpy(ys + r * F, bias, static_cast<std::size_t>(F) * 4);
+      gemm(false, false, g * P, F, K, slot.cols.data(), w(p), ys, 1.f);
+      if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < g * P * F; ++i) ys[i] = kmath::relu(ys[i]);
+    }
+  }
+
+  void conv_backward(std::size_t l, const float* x, const float* y, float* dy, float* dx, std::int64_t n, Slot& slot) const {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t P = sh.out[0] * sh.out[1], F = ls.units, K = ls.kernel * ls.kernel * sh.in[2];
+    const std::int64_t isz = numel(sh.in), G = group_of(l);
+    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+    if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * P * F; ++i) dy[i] = kmath::relu_grad(y[i], dy[i]);
+    float* db = slot.grads[p + 1].data();
+    for (std::int64_t r = 0; r < n * P; ++r)
+      for (std::int64_t f = 0; f < F; ++f) db[f] += dy[r * F + f];
+    for (std::int64_t s = 0; s < n; s += G) {
+      const std::int64_t g = std::min(G, n - s);
+      im2col(l, x + s * isz, g, slot.cols.data());  // recomputed: cheaper than keeping it
+      const float* dys = dy + s * P * F;
+      gemm(true, false, K, F, g * P, slot.cols.data(), dys, slot.grads[p].data(), 1.f);
+      if (dx) {
+        gemm(false, true, g * P, K, F, dys, w(p), slot.dcols.data(), 0.f);
+        col2im(l, slot.dcols.data(), g, dx + s * isz);
+      }
+    }
+  }
+
+  // Max pooling; window positions in row-major order, the first maximum wins (ties keep the
+  // earliest position). Channels innermost so the compare loop runs over contiguous memory.
+  void pool_forward(std::size_t l, const float* x, float* y, std::int32_t* am, std::int64_t n) const {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1];
+    const std::int64_t isz = numel(sh.in), osz = numel(sh.out), k = ls.kernel, st = ls.stride;
+    for (std::int64_t s = 0; s < n; ++s) {
+      const float* xs = x + s * isz;
+      for (std::int64_t oh = 0; oh < OH; ++oh) {
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          float* __restrict yo = y + s * osz + (oh * OW + ow) * C;
+          std::int32_t* __restrict ao = am + s * osz + (oh * OW + ow) * C;
+          const std::int32_t base = static_cast<std::int32_t>((oh * st * W + ow * st) * C);
+          for (std::int64_t c = 0; c < C; ++c) {
+            yo[c] = xs[base + c];
+            ao[c] = base + static_cast<std::int32_t>(c);
+          }
+          for (std::int64_t kh = 0; kh < k; ++kh) {
+            for (std::int64_t kw = (kh == 0 ? 1 : 0); kw < k; ++kw) {
+              const std::int32_t at = static_cast<std::int32_t>(((oh * st + kh) * W + ow * st + kw) * C);
+              const float* __restrict xp = xs + at;
+              for (std::int64_t c = 0; c < C; ++c) {  // branch-free so it vectorises
+                const float v = xp[c], cur = yo[c];
+                const std::int32_t m = -static_cast<std::int32_t>(v > cur);
+                yo[c] = v > cur ? v : cur;
+                ao[c] = (ao[c] & ~m) | ((at + static_cast<std::int32_t>(c)) & m);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  ModelSpec spec_;
+  Hwc input_;
+  BackendConfig cfg_;
+  std::vector<LayerShape> shapes_;
+  std::vector<ParamInfo> pinfo_;
+  int ctype_;
+  LossScaler scaler_;
+  int slots_;
+  tbb::task_arena arena_;
+  std::vector<int> layer_param_;  // layer -> index of its kernel in params_ (bias follows), or -1
+  std::vector<bool> need_dx_;
+  std::int64_t max_act_ = 0, max_ws_ = 0, cap_ = 0;
+  std::int64_t t_ = 0;  // optimizer steps applied
+  std::vector<std::vector<float>> params_, grads_, m_, v_, cparams_;
+  std::vector<std::vector<float>> act_;  // act_[l + 1]: output of layer l for the micro-batch (empty for flatten)
+  std::vector<std::vector<std::int32_t>> argmax_;
+  std::vector<std::vector<std::uint8_t>> mask_;
+  std::vector<Slot> slot_;
+};
+
+}  // namespace
+
+std::string cpu_blas_note() {
+  std::string core = openblas_get_corename();
+  std::string note = "OpenBLAS core " + core;
+  if ((core == "Prescott" || core == "Core2" || core == "Nehalem") && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
+    note += " (this CPU has AVX2/FMA: set OPENBLAS_CORETYPE=Haswell for faster GEMM)";
+  }
+  return note;
+}
+
+int cpu_backend_slots(int num_threads) {
+  if (num_threads > 0) return num_threads;
+  return std::max(1, tbb::this_task_arena::max_concurrency());
+}
+
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec& spec, const Hwc& input, const BackendConfig& config) {
+  return std::make_unique<CpuBackend>(spec, input, config);
+}
+
+}  // namespace stoker

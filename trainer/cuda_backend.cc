@@ -1,0 +1,565 @@
+// CUDA backend: cuDNN (legacy v7-style API, still shipped in cuDNN 9) for convolution, pooling
+// and standalone relu; cuBLAS (GemmEx, fp32 accumulate) for dense layers; our own kernels
+// (cuda_kernels.h over kernels_math.h) for casts, bias + fused relu, dropout, softmax
+// cross-entropy, gradient accumulation, finiteness and the optimizer.
+//
+// Layout: activations NHWC in the compute type (fp32, fp16 or bf16); master weights, gradients
+// and optimizer state fp32 in one device block each. Conv kernels are stored KRSC (cuDNN's NHWC
+// filter layout) on the device and transposed from/to Keras' HWIO at get/set_params. Under
+// mixed precision a compute copy of the weights (refreshed after each update) feeds cuDNN and
+// cuBLAS, and weight gradients are produced in the compute type and added to the fp32 gradients.
+// Memory: every buffer is allocated in reserve() for the largest micro-batch; the cuDNN
+// workspace is capped (PlanTarget::cuda_workspace) and algorithms are chosen within it.
+// Batches may live in pageable or pinned host memory, or already on the device (the device
+// feeder's batches): uploads use cudaMemcpyDefault (unified addressing picks the direction).
+// Limits: "same" padding must be symmetric (odd kernels at stride 1), as legacy cuDNN pads
+// symmetrically; other cases throw kUnsupported.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "pipeline/error.h"
+#include "trainer/backend.h"
+#include "trainer/cuda_check_local.h"
+#include "trainer/cuda_kernels.h"
+#include "trainer/planner.h"
+
+#define CK STOKER_TRAINER_CUDA_CHECK
+#define CB STOKER_TRAINER_CUBLAS_CHECK
+#define CD STOKER_TRAINER_CUDNN_CHECK
+
+namespace stoker {
+
+bool cuda_backend_available() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+std::pair<std::size_t, std::size_t> cuda_backend_memory_info() {
+  std::size_t f = 0, t = 0;
+  if (!cuda_backend_available() || cudaMemGetInfo(&f, &t) != cudaSuccess) return {0, 0};
+  return {f, t};
+}
+
+namespace {
+
+namespace ck = cuda_kernels;
+
+std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
+
+// Move-only device allocation; freed without throwing.
+class DevBuf {
+ public:
+  DevBuf() = default;
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  DevBuf(DevBuf&& o) noexcept : p_(std::exchange(o.p_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  DevBuf& operator=(DevBuf&& o) noexcept {
+    if (this != &o) {
+      release();
+      p_ = std::exchange(o.p_, nullptr);
+      bytes_ = std::exchange(o.bytes_, 0);
+    }
+    return *this;
+  }
+  ~DevBuf() { release(); }
+  void alloc(std::size_t bytes) {
+    release();
+    if (bytes == 0) return;
+    CK(cudaMalloc(&p_, bytes));
+    bytes_ = bytes;
+  }
+  void release() {
+    if (p_) cudaFree(p_);
+    p_ = nullptr;
+    bytes_ = 0;
+  }
+  template <class T = void>
+  T* get() const { return static_cast<T*>(p_); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* p_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// Per-layer cuDNN descriptors and the convolution algorithms chosen for the current micro-batch.
+struct LayerDev {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t f = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnPoolingDescriptor_t pool = nullptr;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+};
+
+// Every library handle and descriptor the backend creates. A separate member (constructed
+// first, destroyed last) so a constructor that throws half-way still releases what it made.
+struct CudaHandles {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  cudnnHandle_t dnn = nullptr;
+  cudnnActivationDescriptor_t relu = nullptr;
+  std::vector<LayerDev> dev;
+  CudaHandles() = default;
+  CudaHandles(const CudaHandles&) = delete;
+  CudaHandles& operator=(const CudaHandles&) = delete;
+  ~CudaHandles() {  // no-throw: statuses ignored on purpose
+    if (stream) cudaStreamSynchronize(stream);
+    for (auto& d : dev) {
+      if (d.x) cudnnDestroyTensorDescriptor(d.x);
+      if (d.y) cudnnDestroyTensorDescriptor(d.y);
+      if (d.f) cudnnDestroyFilterDescriptor(d.f);
+      if (d.conv) cudnnDestroyConvolutionDescriptor(d.conv);
+      if (d.pool) cudnnDestroyPoolingDescriptor(d.pool);
+    }
+    if (relu) cudnnDestroyActivationDescriptor(relu);
+    if (dnn) cudnnDestroy(dnn);
+    if (blas) cublasDestroy(blas);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const ModelSpec& spec, const Hwc& input, const BackendConfig& cfg)
+      : spec_(spec), input_(input), cfg_(cfg), shapes_(spec.shapes(input)), pinfo_(spec.params(input)),
+        ct_(compute_type_code(cfg.precision)), esz_(ct_ ? 2 : 4), scaler_(LossScaler::for_precision(cfg.precision)) {
+    // Checked before any handle exists: a constructor that throws runs no destructor.
+    for (const LayerSpec& ls : spec_.layers()) {
+      if (ls.kind == LayerKind::kConv2D && ls.same && (ls.stride != 1 || ls.kernel % 2 == 0)) {
+        throw Error(ErrorCode::kUnsupported,
+                    "cuda backend: conv2d 'same' padding with an even kernel or a stride > 1 pads asymmetrically, "
+                    "which cuDNN's legacy API cannot express; use 'valid' padding or the cpu backend",
+                    {"trainer/cuda"});
+      }
+    }
+    dt_ = ct_ == 0 ? CUDNN_DATA_FLOAT : ct_ == 1 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+    blas_t_ = ct_ == 0 ? CUDA_R_32F : ct_ == 1 ? CUDA_R_16F : CUDA_R_16BF;
+    CK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CB(cublasCreate(&blas_));
+    CB(cublasSetStream(blas_, stream_));
+    CD(cudnnCreate(&dnn_));
+    CD(cudnnSetStream(dnn_, stream_));
+    CD(cudnnCreateActivationDescriptor(&relu_));
+    CD(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+
+    layer_param_.assign(shapes_.size(), -1);
+    for (std::size_t p = 0; p < pinfo_.size(); p += 2) layer_param_[static_cast<std::size_t>(pinfo_[p].layer)] = static_cast<int>(p);
+    bool seen = false;
+    need_dx_.assign(shapes_.size(), false);
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      need_dx_[l] = seen;
+      if (layer_param_[l] >= 0) seen = true;
+    }
+    for (const auto& p : pinfo_) {
+      poff_.push_back(ptotal_);
+      ptotal_ += p.size;
+    }
+    const std::size_t pb = static_cast<std::size_t>(ptotal_) * 4;
+    w_.alloc(pb), g_.alloc(pb), m_.alloc(pb);
+    CK(cudaMemset(m_.get(), 0, pb));
+    if (cfg.optimizer.kind == OptimizerConfig::kAdam) {
+      v_.alloc(pb);
+      CK(cudaMemset(v_.get(), 0, pb));
+    }
+    if (ct_) cw_.alloc(static_cast<std::size_t>(ptotal_) * esz_), cg_.alloc(static_cast<std::size_t>(ptotal_) * esz_);
+    flag_.alloc(sizeof(int) * 2);
+
+    dev_.resize(shapes_.size());
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      const LayerSpec& ls = spec_.layers()[l];
+      const LayerShape& sh = shapes_[l];
+      LayerDev& d = dev_[l];
+      CD(cudnnCreateTensorDescriptor(&d.x));
+      CD(cudnnCreateTensorDescriptor(&d.y));
+      if (ls.kind == LayerKind::kConv2D) {
+        CD(cudnnCreateFilterDescriptor(&d.f));
+        CD(cudnnSetFilter4dDescriptor(d.f, dt_, CUDNN_TENSOR_NHWC, ls.units, static_cast<int>(sh.in[2]), ls.kernel, ls.kernel));
+        CD(cudnnCreateConvolutionDescriptor(&d.conv));
+        CD(cudnnSetConvolution2dDescriptor(d.conv, static_cast<int>(sh.pad_top), static_cast<int>(sh.pad_left), ls.stride,
+                                           ls.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+        // fp32: true fp32 FMA (no TF32) so results compare with the CPU; mixed: tensor cores.
+        CD(cudnnSetConvolutionMathType(d.conv, ct_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+      } else if (ls.kind == LayerKind::kMaxPool) {
+        CD(cudnnCreatePoolingDescriptor(&d.pool));
+        CD(cudnnSetPooling2dDescriptor(d.pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, ls.kernel, ls.kernel, 0, 0,
+                                       ls.stride, ls.stride));
+      }
+    }
+    set_params(spec.init_params(input, cfg.seed));
+  }
+
+  // Buffers (declared after h_) are freed first, then the handles; the stream is drained first.
+  ~CudaBackend() override { cudaStreamSynchronize(stream_); }
+
+  std::string name() const override { return "cuda"; }
+
+  void reserve(std::int64_t max_batch) override {
+    if (max_batch <= cap_) return;
+    cap_ = max_batch;
+    const std::size_t n = static_cast<std::size_t>(max_batch);
+    std::int64_t max_act = numel(input_);
+    act_.clear();
+    act_.resize(shapes_.size() + 1);
+    act_[0].alloc(n * static_cast<std::size_t>(numel(input_)) * esz_);
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      max_act = std::max(max_act, numel(shapes_[l].out));
+      if (spec_.layers()[l].kind != LayerKind::kFlatten) act_[l + 1].alloc(n * static_cast<std::size_t>(numel(shapes_[l].out)) * esz_);
+    }
+    grad_a_.alloc(n * static_cast<std::size_t>(max_act) * esz_);
+    grad_b_.alloc(n * static_cast<std::size_t>(max_act) * esz_);
+    raw_x_.alloc(n * static_cast<std::size_t>(numel(input_)) * 4);
+    const int classes = spec_.classes();
+    raw_y_.alloc(n * std::max<std::size_t>(8, static_cast<std::size_t>(classes) * 4));
+    logits_.alloc(n * static_cast<std::size_t>(classes) * 4);
+    dlogits_.alloc(n * static_cast<std::size_t>(classes) * 4);
+    loss_.alloc(n * 4);
+    correct_.alloc(n * 4);
+    host_loss_.resize(n);
+    host_correct_.resize(n);
+    ws_.alloc(PlanTarget{}.cuda_workspace);
+    cur_n_ = 0;
+  }
+
+  void zero_grads() override { CK(cudaMemsetAsync(g_.get(), 0, static_cast<std::size_t>(ptotal_) * 4, stream_)); }
+
+  StepStats forward_backward(const BatchView& b, std::int64_t begin, std::int64_t count, float loss_weight,
+                             std::uint64_t step) override {
+    return run(b, begin, count, true, loss_weight, step);
+  }
+  StepStats evaluate(const BatchView& b, std::int64_t begin, std::int64_t count) override {
+    return run(b, begin, count, false, 0.f, 0);
+  }
+
+  bool apply_gradients() override {
+    int* flag = flag_.get<int>();
+    CK(cudaMemsetAsync(flag, 0, sizeof(int), stream_));
+    ck::check_finite(g_.get<float>(), ptotal_, flag, stream_);
+    CK(cudaGetLastError());
+    int host_flag = 0;
+    CK(cudaMemcpyAsync(&host_flag, flag, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    CK(cudaStreamSynchronize(stream_));
+    const float inv = 1.f / scaler_.scale;
+    if (!scaler_.update(host_flag == 0)) return false;
+    ++t_;
+    const OptimizerConfig& o = cfg_.optimizer;
+    if (o.kind == OptimizerConfig::kAdam) {
+      const float alpha = static_cast<float>(o.learning_rate * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
+                                             (1.0 - std::pow(double(o.beta1), double(t_))));
+      ck::adam(w_.get<float>(), m_.get<float>(), v_.get<float>(), g_.get<float>(), ptotal_, inv, o.learning_rate, o.beta1,
+               o.beta2, o.epsilon, alpha, stream_);
+    } else {
+      ck::sgd(w_.get<float>(), m_.get<float>(), g_.get<float>(), ptotal_, inv, o.learning_rate, o.momentum, stream_);
+    }
+    if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
+    CK(cudaGetLastError());
+    return true;
+  }
+
+  std::vector<std::vector<float>> get_params() const override { return download(w_.get<float>(), 1.f); }
+  std::vector<std::vector<float>> get_grads() const override { return download(g_.get<float>(), 1.f / scaler_.scale); }
+
+  void set_params(const std::vector<std::vector<float>>& p) override {
+    if (p.size() != pinfo_.size()) throw Error(ErrorCode::kInvalidArgument, "set_params: wrong number of tensors");
+    std::vector<float> flat(static_cast<std::size_t>(ptotal_));
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (static_cast<std::int64_t>(p[i].size()) != pinfo_[i].size) {
+        throw Error(ErrorCode::kInvalidArgument, "set_params: " + pinfo_[i].name + " has the wrong size");
+      }
+      float* dst = flat.data() + poff_[i];
+      if (pinfo_[i].shape.size() == 4) {  // HWIO [K, F] -> KRSC [F, K]
+        const std::int64_t F = pinfo_[i].shape[3], K = pinfo_[i].size / F;
+        for (std::int64_t k = 0; k < K; ++k)
+          for (std::int64_t f = 0; f < F; ++f) dst[f * K + k] = p[i][static_cast<std::size_t>(k * F + f)];
+      } else {
+        std::copy(p[i].begin(), p[i].end(), dst);
+      }
+    }
+    CK(cudaMemcpyAsync(w_.get(), flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
+    if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
+    CK(cudaStreamSynchronize(stream_));
+  }
+
+  const LossScaler& loss_scaler() const override { return scaler_; }
+  void set_loss_scaler(const LossScaler& s) override { scaler_ = s; }
+
+  std::size_t bytes_allocated() const override {
+    std::size_t b = w_.bytes() + g_.bytes() + m_.bytes() + v_.bytes() + cw_.bytes() + cg_.bytes() + ws_.bytes();
+    for (const auto& a : act_) b += a.bytes();
+    return b + grad_a_.bytes() + grad_b_.bytes() + raw_x_.bytes() + raw_y_.bytes() + logits_.bytes() +
+           dlogits_.bytes() + loss_.bytes() + correct_.bytes();
+  }
+
+ private:
+
+  std::vector<std::vector<float>> download(const float* src, float scale) const {
+    std::vector<float> flat(static_cast<std::size_t>(ptotal_));
+    CK(cudaMemcpyAsync(flat.data(), src, flat.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    CK(cudaStreamSynchronize(stream_));
+    std::vector<std::vector<float>> out;
+    for (std::size_t i = 0; i < pinfo_.size(); ++i) {
+      std::vector<float> v(static_cast<std::size_t>(pinfo_[i].size));
+      const float* s = flat.data() + poff_[i];
+      if (pinfo_[i].shape.size() == 4) {
+        const std::int64_t F = pinfo_[i].shape[3], K = pinfo_[i].size / F;
+        for (std::int64_t k = 0; k < K; ++k)
+          for (std::int64_t f = 0; f < F; ++f) v[static_cast<std::size_t>(k * F + f)] = s[f * K + k] * scale;
+      } else {
+        for (std::size_t j = 0; j < v.size(); ++j) v[j] = s[j] * scale;
+      }
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  // Weights / gradient targets of parameter p in the compute type.
+  void* wptr(std::size_t p) const {
+    return ct_ ? static_cast<void*>(cw_.get<char>() + poff_[p] * 2) : static_cast<void*>(w_.get<float>() + poff_[p]);
+  }
+  float* gptr(std::size_t p) const { return g_.get<float>() + poff_[p]; }
+  void* cgptr(std::size_t p) const { return cg_.get<char>() + poff_[p] * 2; }
+
+  // Descriptors and algorithms for micro-batches of n samples.
+  void set_batch(std::int64_t n) {
+    if (n == cur_n_) return;
+    cur_n_ = n;
+    const int ni = static_cast<int>(n);
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      const LayerShape& sh = shapes_[l];
+      LayerDev& d = dev_[l];
+      CD(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.in[2]), static_cast<int>(sh.in[0]),
+                                    static_cast<int>(sh.in[1])));
+      CD(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.out[2]),
+                                    static_cast<int>(sh.out[0]), static_cast<int>(sh.out[1])));
+      if (!d.conv) continue;
+      int on, oc, oh, ow;
+      CD(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.f, &on, &oc, &oh, &ow));
+      if (oh != sh.out[0] || ow != sh.out[1] || oc != sh.out[2]) {
+        throw Error(ErrorCode::kInternal, "cuda backend: cuDNN conv output shape differs from the model's", {"trainer/cuda"});
+      }
+      const std::size_t limit = ws_.bytes();
+      cudnnConvolutionFwdAlgoPerf_t fp[8];
+      cudnnConvolutionBwdDataAlgoPerf_t dp[8];
+      cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
+      int got = 0;
+      CD(cudnnGetConvolutionForwardAlgorithm_v7(dnn_, d.x, d.f, d.conv, d.y, 8, &got, fp));
+      d.fwd = pick(fp, got, limit, "forward");
+      CD(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn_, d.f, d.y, d.conv, d.x, 8, &got, dp));
+      d.bwd_data = pick(dp, got, limit, "backward data");
+      CD(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn_, d.x, d.y, d.conv, d.f, 8, &got, wp));
+      d.bwd_filter = pick(wp, got, limit, "backward filter");
+    }
+  }
+
+  template <class Perf>
+  decltype(Perf::algo) pick(const Perf* perf, int n, std::size_t limit, const char* what) {
+    bool supported = false;
+    for (int i = 0; i < n; ++i) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+      supported = true;
+      if (perf[i].memory <= limit) return perf[i].algo;
+    }
+    if (!supported) {
+      throw Error(ErrorCode::kUnsupported,
+                  std::string("cuda backend: cuDNN has no convolution ") + what + " algorithm for this layer (" +
+                      precision_name(cfg_.precision) + ", NHWC)",
+                  {"trainer/cuda"});
+    }
+    throw Error(ErrorCode::kOutOfMemory,
+                std::string("cuda backend: every cuDNN convolution ") + what + " algorithm needs more than the " +
+                    std::to_string(limit >> 20) + " MiB workspace; use a smaller micro-batch",
+                {"trainer/cuda"});
+  }
+
+  // C[M x N] = op(A) op(B) in cuBLAS column-major terms, data in the compute type, fp32 accumulate.
+  void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* a, int lda, const void* b,
+            int ldb, float beta, void* c, int ldc, cudaDataType_t ctype) {
+    const float one = 1.f;
+    CB(cublasGemmEx(blas_, ta, tb, m, n, k, &one, a, blas_t_, lda, b, blas_t_, ldb, &beta, c, ctype, ldc,
+                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+
+  StepStats run(const BatchView& b, std::int64_t begin, std::int64_t n, bool train, float loss_weight,
+                std::uint64_t step) {
+    if (n <= 0) return {};
+    reserve(n);
+    set_batch(n);
+    const float one = 1.f, zero = 0.f;
+    const std::int64_t in_sz = numel(input_);
+    const int classes = spec_.classes();
+    if (b.x_dtype != DType::kU8 && b.x_dtype != DType::kF32) {
+      throw Error(ErrorCode::kUnsupported, std::string("trainer: images must be uint8 or float32, got ") + dtype_name(b.x_dtype));
+    }
+    const std::size_t xsz = dtype_size(b.x_dtype);
+    CK(cudaMemcpyAsync(raw_x_.get(), static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz),
+                       static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
+    const int label_kind = b.one_hot ? 2 : b.y_dtype == DType::kI64 ? 1 : 0;
+    const std::size_t ysz = b.one_hot ? static_cast<std::size_t>(classes) * 4 : dtype_size(b.y_dtype);
+    CK(cudaMemcpyAsync(raw_y_.get(), static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz),
+                       static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
+    ck::cast_input(raw_x_.get(), b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
+
+    // Forward. ptr[l]: input of layer l.
+    std::vector<void*> ptr(shapes_.size() + 1, nullptr);
+    ptr[0] = act_[0].get();
+    for (std::size_t l = 0; l < shapes_.size(); ++l) {
+      const LayerSpec& ls = spec_.layers()[l];
+      const LayerShape& sh = shapes_[l];
+      const LayerDev& d = dev_[l];
+      const std::int64_t osz = numel(sh.out), isz = numel(sh.in);
+      if (ls.kind == LayerKind::kFlatten || (ls.kind == LayerKind::kDropout && !train)) {
+        ptr[l + 1] = ptr[l];
+        continue;
+      }
+      void* y = act_[l + 1].get();
+      ptr[l + 1] = y;
+      const void* x = ptr[l];
+      const std::size_t p = static_cast<std::size_t>(std::max(0, layer_param_[l]));
+      switch (ls.kind) {
+        case LayerKind::kConv2D:
+          CD(cudnnConvolutionForward(dnn_, &one, d.x, x, d.f, wptr(p), d.conv, d.fwd, ws_.get(), ws_.bytes(), &zero, d.y, y));
+          ck::bias_act(y, ct_, wptr(p + 1), ct_, n * sh.out[0] * sh.out[1], ls.units, ls.activation == Activation::kReLU, stream_);
+          break;
+        case LayerKind::kMaxPool: CD(cudnnPoolingForward(dnn_, d.pool, &one, d.x, x, &zero, d.y, y)); break;
+        case LayerKind::kDense:
+          gemm(CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(osz), static_cast<int>(n), static_cast<int>(isz), wptr(p),
+               static_cast<int>(osz), x, static_cast<int>(isz), 0.f, y, static_cast<int>(osz), blas_t_);
+          ck::bias_act(y, ct_, wptr(p + 1), ct_, n, static_cast<int>(osz), ls.activation == Activation::kReLU, stream_);
+          break;
+        case LayerKind::kDropout:
+          ck::dropout(x, y, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, begin, ls.rate, stream_);
+          break;
+        case LayerKind::kReLU: CD(cudnnActivationForward(dnn_, relu_, &one, d.x, x, &zero, d.y, y)); break;
+        case LayerKind::kFlatten: break;
+      }
+    }
+
+    // Loss in fp32 on the logits (Keras keeps the output layer's softmax in float32 too).
+    ck::convert(ptr[shapes_.size()], ct_, logits_.get(), 0, n * classes, stream_);
+    int* bad = flag_.get<int>() + 1;
+    CK(cudaMemsetAsync(bad, 0, sizeof(int), stream_));
+    ck::softmax_xent(logits_.get<float>(), classes, n, raw_y_.get(), label_kind, loss_weight * scaler_.scale,
+                     train ? dlogits_.get<float>() : nullptr, loss_.get<float>(), correct_.get<int>(), bad, stream_);
+    CK(cudaGetLastError());
+    int host_bad = 0;
+    CK(cudaMemcpyAsync(host_loss_.data(), loss_.get(), static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
+    CK(cudaMemcpyAsync(host_correct_.data(), correct_.get(), static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
+    CK(cudaMemcpyAsync(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+
+    if (train) {
+      ck::convert(dlogits_.get(), 0, grad_a_.get(), ct_, n * classes, stream_);
+      void* cur = grad_a_.get();
+      void* other = grad_b_.get();
+      for (std::size_t l = shapes_.size(); l-- > 0;) {
+        const LayerSpec& ls = spec_.layers()[l];
+        const LayerShape& sh = shapes_[l];
+        const LayerDev& d = dev_[l];
+        const std::int64_t osz = numel(sh.out), isz = numel(sh.in);
+        if (ls.kind == LayerKind::kFlatten) continue;
+        const bool dx = need_dx_[l];
+        const void* x = ptr[l];
+        const void* y = ptr[l + 1];
+        const std::size_t p = static_cast<std::size_t>(std::max(0, layer_param_[l]));
+        switch (ls.kind) {
+          case LayerKind::kConv2D: {
+            const std::int64_t rows = n * sh.out[0] * sh.out[1];
+            if (ls.activation == Activation::kReLU) ck::relu_backward(y, cur, ct_, rows * ls.units, stream_);
+            ck::bias_grad(cur, ct_, gptr(p + 1), rows, ls.units, stream_);
+            const float beta = ct_ ? 0.f : 1.f;
+            void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
+            CD(cudnnConvolutionBackwardFilter(dnn_, &one, d.x, x, d.y, cur, d.conv, d.bwd_filter, ws_.get(), ws_.bytes(),
+                                              &beta, d.f, dw));
+            if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
+            if (dx) {
+              CD(cudnnConvolutionBackwardData(dnn_, &one, d.f, wptr(p), d.y, cur, d.conv, d.bwd_data, ws_.get(),
+                                              ws_.bytes(), &zero, d.x, other));
+            }
+            break;
+          }
+          case LayerKind::kMaxPool:
+            if (dx) CD(cudnnPoolingBackward(dnn_, d.pool, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
+            break;
+          case LayerKind::kDense: {
+            if (ls.activation == Activation::kReLU) ck::relu_backward(y, cur, ct_, n * osz, stream_);
+            ck::bias_grad(cur, ct_, gptr(p + 1), n, static_cast<int>(osz), stream_);
+            // dW (row-major [in, out]) = X^T dZ: column-major (out x in) = dZ(out x n) * X(in x n)^T.
+            void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
+            gemm(CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(osz), static_cast<int>(isz), static_cast<int>(n), cur,
+                 static_cast<int>(osz), x, static_cast<int>(isz), ct_ ? 0.f : 1.f, dw, static_cast<int>(osz),
+                 ct_ ? blas_t_ : CUDA_R_32F);
+            if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
+            // dX (row-major [n, in]) = dZ W^T: column-major (in x n) = W(out x in)^T * dZ(out x n).
+            if (dx) {
+              gemm(CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(isz), static_cast<int>(n), static_cast<int>(osz), wptr(p),
+                   static_cast<int>(osz), cur, static_cast<int>(osz), 0.f, other, static_cast<int>(isz), blas_t_);
+            }
+            break;
+          }
+          case LayerKind::kDropout:
+            if (dx) ck::dropout(cur, other, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, begin, ls.rate, stream_);
+            break;
+          case LayerKind::kReLU:
+            if (dx) CD(cudnnActivationBackward(dnn_, relu_, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
+            break;
+          case LayerKind::kFlatten: break;
+        }
+        if (!dx) break;
+        std::swap(cur, other);
+      }
+      CK(cudaGetLastError());
+    }
+    CK(cudaStreamSynchronize(stream_));
+    if (host_bad) {
+      throw Error(ErrorCode::kInvalidArgument, "a label is outside [0, " + std::to_string(classes) + ")",
+                  {"trainer", "", begin + host_bad - 1});
+    }
+    StepStats st;
+    st.count = n;
+    for (std::int64_t i = 0; i < n; ++i) {
+      st.loss_sum += host_loss_[static_cast<std::size_t>(i)];
+      st.correct += host_correct_[static_cast<std::size_t>(i)];
+    }
+    return st;
+  }
+
+  CudaHandles h_;  // first member: constructed first, destroyed last
+  ModelSpec spec_;
+  Hwc input_;
+  BackendConfig cfg_;
+  std::vector<LayerShape> shapes_;
+  std::vector<ParamInfo> pinfo_;
+  int ct_;
+  std::size_t esz_;
+  LossScaler scaler_;
+  cudnnDataType_t dt_{};
+  cudaDataType_t blas_t_{};
+  cudaStream_t& stream_ = h_.stream;
+  cublasHandle_t& blas_ = h_.blas;
+  cudnnHandle_t& dnn_ = h_.dnn;
+  cudnnActivationDescriptor_t& relu_ = h_.relu;
+  std::vector<int> layer_param_;
+  std::vector<bool> need_dx_;
+  std::vector<std::int64_t> poff_;
+  std::int64_t ptotal_ = 0, cap_ = 0, cur_n_ = 0, t_ = 0;
+  DevBuf w_, g_, m_, v_, cw_, cg_, flag_, ws_, grad_a_, grad_b_, raw_x_, raw_y_, logits_, dlogits_, loss_, correct_;
+  std::vector<DevBuf> act_;
+  std::vector<LayerDev>& dev_ = h_.dev;
+  std::vector<float> host_loss_;
+  std::vector<int> host_correct_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const ModelSpec& spec, const Hwc& input, const BackendConfig& config) {
+  return std::make_unique<CudaBackend>(spec, input, config);
+}
+
+}  // namespace stoker

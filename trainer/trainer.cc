@@ -1,0 +1,220 @@
+// Trainer loop (see trainer.h).
+#include "trainer/trainer.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+#include "pipeline/error.h"
+#include "pipeline/rng.h"
+#include "trainer/cpu_backend.h"
+
+namespace stoker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::size_t peak_rss() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<std::size_t>(ru.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
+    : spec_(std::move(spec)), input_(input), config_(std::move(config)) {
+  BackendConfig bc{config_.precision, config_.optimizer, config_.num_threads, config_.input_scale, config_.seed};
+  backend_ = make_backend(config_.backend, spec_, input_, bc);
+  const bool cuda = backend_->name() == "cuda";
+  PlanTarget target{cuda, cpu_backend_slots(config_.num_threads)};
+  std::size_t available = config_.memory_limit;
+  if (available == 0) available = cuda ? cuda_backend_memory_info().first : host_memory_available();
+  plan_ = plan_batch(estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, target), available,
+                     config_.batch_size);
+}
+
+Trainer::~Trainer() = default;
+
+BatchView Trainer::view(const Element& batch) const {
+  if (batch.size() < 2) {
+    throw Error(ErrorCode::kInvalidArgument, "trainer: a batch needs two components (images, labels), got " +
+                                                 std::to_string(batch.size()), {"trainer"});
+  }
+  const Tensor& x = batch[0];
+  const Tensor& y = batch[1];
+  BatchView v;
+  v.x_dtype = x.dtype();
+  v.x = x.data();
+  v.n = x.shape().rank() > 0 ? x.shape()[0] : 0;
+  const std::int64_t per = input_[0] * input_[1] * input_[2];
+  if (x.shape().rank() < 2 || x.shape().num_elements() != v.n * per ||
+      (x.shape().rank() == 4 && (x.shape()[1] != input_[0] || x.shape()[2] != input_[1] || x.shape()[3] != input_[2]))) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "trainer: images " + x.shape().to_string() + " do not match the model input [N," +
+                    std::to_string(input_[0]) + "," + std::to_string(input_[1]) + "," + std::to_string(input_[2]) +
+                    "] (did you batch() the dataset?)",
+                {"trainer"});
+  }
+  v.y_dtype = y.dtype();
+  v.y = y.data();
+  const int classes = spec_.classes();
+  const bool rows = y.shape().rank() >= 1 && y.shape()[0] == v.n;
+  if (y.dtype() == DType::kF32 && rows && y.shape().num_elements() == v.n * classes) {
+    v.one_hot = true;
+  } else if ((y.dtype() == DType::kI32 || y.dtype() == DType::kI64) && rows && y.shape().num_elements() == v.n) {
+    v.one_hot = false;
+  } else {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("trainer: labels must be int32/int64 [N] or float32 [N,") + std::to_string(classes) +
+                    "] for " + std::to_string(v.n) + " images, got " + dtype_name(y.dtype()) + " " +
+                    y.shape().to_string(),
+                {"trainer"});
+  }
+  return v;
+}
+
+StepReport Trainer::train_step(const Element& batch) {
+  const BatchView v = view(batch);
+  StepReport r;
+  if (v.n == 0) return r;
+  const std::int64_t micro = std::min(v.n, plan_.micro_batch);
+  backend_->reserve(micro);
+  backend_->zero_grads();
+  StepStats st;
+  const float weight = 1.f / static_cast<float>(v.n);
+  for (std::int64_t b = 0; b < v.n; b += micro) {
+    st += backend_->forward_backward(v, b, std::min(micro, v.n - b), weight, static_cast<std::uint64_t>(step_));
+  }
+  r.applied = backend_->apply_gradients();
+  ++step_;
+  peak_backend_ = std::max(peak_backend_, backend_->bytes_allocated());
+  r.step = step_;
+  r.samples = st.count;
+  r.loss = st.loss_sum / static_cast<double>(st.count);
+  r.accuracy = static_cast<double>(st.correct) / static_cast<double>(st.count);
+  r.loss_scale = backend_->loss_scaler().scale;
+  return r;
+}
+
+EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoch) {
+  EpochReport rep;
+  rep.epoch = epoch;
+  const auto t0 = Clock::now();
+  double wait = 0, loss_sum = 0, correct = 0;
+  Element batch;
+  while (options.steps_per_epoch <= 0 || rep.steps < options.steps_per_epoch) {
+    const auto tw = Clock::now();
+    const bool more = it.next(batch);
+    wait += seconds_since(tw);
+    if (!more) break;
+    StepReport s = train_step(batch);
+    s.epoch = epoch;
+    if (s.samples == 0) continue;
+    ++rep.steps;
+    rep.samples += s.samples;
+    rep.skipped_steps += !s.applied;
+    loss_sum += s.loss * static_cast<double>(s.samples);
+    correct += s.accuracy * static_cast<double>(s.samples);
+    if (options.on_step) options.on_step(s);
+    if (options.stop && options.stop->load()) {
+      rep.stopped = true;
+      break;
+    }
+  }
+  rep.seconds = seconds_since(t0);
+  if (rep.samples > 0) {
+    rep.loss = loss_sum / static_cast<double>(rep.samples);
+    rep.accuracy = correct / static_cast<double>(rep.samples);
+  }
+  rep.samples_per_s = rep.seconds > 0 ? static_cast<double>(rep.samples) / rep.seconds : 0;
+  rep.stall_pct = rep.seconds > 0 ? 100.0 * wait / rep.seconds : 0;
+  rep.peak_backend_bytes = peak_backend_;
+  rep.peak_pipeline_bytes = it.stats().peak_bytes;
+  rep.peak_rss_bytes = peak_rss();
+  return rep;
+}
+
+std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& options) {
+  std::vector<EpochReport> out;
+  for (int e = 0; e < options.epochs; ++e) {
+    EpochReport rep;
+    {
+      // A fresh iterator starts at epoch 0 of its stages: mix the epoch into the seed so random
+      // stages seeded from Options (shuffle, random maps) draw a new order every epoch.
+      Options po = options.pipeline_options;
+      if (e > 0) po.seed = mix64(po.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(e));
+      Iterator it = train.iterator(po);
+      rep = fit_epoch(it, options, e);
+    }
+    if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+    if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
+    if (options.on_epoch) options.on_epoch(rep);
+    out.push_back(rep);
+    if (rep.stopped) break;
+  }
+  return out;
+}
+
+std::vector<EpochReport> Trainer::fit(Iterator& train, const FitOptions& options) {
+  std::vector<EpochReport> out;
+  for (int e = 0; e < options.epochs; ++e) {
+    EpochReport rep = fit_epoch(train, options, e);
+    if (rep.steps == 0) break;  // the iterator has ended
+    if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+    if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
+    if (options.on_epoch) options.on_epoch(rep);
+    out.push_back(rep);
+    if (rep.stopped || options.steps_per_epoch <= 0) break;
+  }
+  return out;
+}
+
+EvalReport Trainer::evaluate(const Dataset& data, const Options& options) {
+  Iterator it = data.iterator(options);
+  return evaluate(it);
+}
+
+EvalReport Trainer::evaluate(Iterator& it) {
+  const auto t0 = Clock::now();
+  StepStats total;
+  Element batch;
+  while (it.next(batch)) {
+    const BatchView v = view(batch);
+    const std::int64_t micro = std::min(v.n, plan_.micro_batch);
+    if (micro == 0) continue;
+    backend_->reserve(micro);
+    for (std::int64_t b = 0; b < v.n; b += micro) total += backend_->evaluate(v, b, std::min(micro, v.n - b));
+  }
+  EvalReport r;
+  r.samples = total.count;
+  if (total.count > 0) {
+    r.loss = total.loss_sum / static_cast<double>(total.count);
+    r.accuracy = static_cast<double>(total.correct) / static_cast<double>(total.count);
+  }
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+void Trainer::save_weights(const std::string& path) const { save_weights_file(path, spec_, input_, backend_->get_params()); }
+
+void Trainer::load_weights(const std::string& path) { backend_->set_params(load_weights_file(path, spec_, input_)); }
+
+std::string EpochReport::to_string() const {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(4);
+  os << "epoch " << epoch + 1 << ": loss " << loss << " acc " << accuracy;
+  if (validation) os << " val_loss " << validation->loss << " val_acc " << validation->accuracy;
+  os.precision(1);
+  os << " | " << seconds << " s, " << samples_per_s << " samples/s, stall " << stall_pct << "%";
+  if (skipped_steps) os << ", " << skipped_steps << " steps skipped";
+  os << ", peak rss " << (peak_rss_bytes >> 20) << " MiB";
+  if (stopped) os << " (stopped)";
+  return os.str();
+}
+
+}  // namespace stoker

@@ -1,0 +1,132 @@
+// Trainer: fits a ModelSpec on batches from any stoker Iterator (the public pipeline API), on the
+// CPU or CUDA backend, with the memory planner deciding micro-batches.
+//
+//   stoker::Trainer t(stoker::ModelSpec::preset("seed"), {28, 28, 1}, {.batch_size = 32});
+//   auto reports = t.fit(train_ds, {.epochs = 10, .validation = test_ds});
+//   t.save_weights("seed.stkw");
+//
+// A batch is an Element (images [N,H,W,C] uint8|float32, labels [N] int32|int64 or [N,classes]
+// float32); each batch is one optimizer step. A batch larger than the planned micro-batch runs
+// as micro-batches whose gradients accumulate to exactly the full batch's mean-loss gradient.
+// Stopping: set the `stop` flag (e.g. from a SIGINT handler); the trainer finishes the current
+// step, saves weights if asked, and returns with `stopped` set.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/dataset.h"
+#include "trainer/backend.h"
+#include "trainer/model_spec.h"
+#include "trainer/planner.h"
+
+namespace stoker {
+
+struct TrainerConfig {
+  std::string backend = "auto";  // auto | cpu | cuda
+  Precision precision = Precision::kFloat32;
+  OptimizerConfig optimizer;
+  // Samples per optimizer step the caller intends to send; 0: auto (the largest that fits).
+  // Only the planner uses it: the batches that arrive decide the actual step size.
+  std::int64_t batch_size = 0;
+  // Bytes the model may use; 0: the free device memory (cuda) or MemAvailable (cpu).
+  std::size_t memory_limit = 0;
+  int num_threads = 0;      // CPU backend threads (0: all cores)
+  float input_scale = 1.f;  // images * input_scale after the cast to float (e.g. 1/255)
+  std::uint64_t seed = 0;   // weight init and dropout
+};
+
+struct StepReport {
+  int epoch = 0;
+  std::int64_t step = 0;  // optimizer steps so far (all epochs)
+  std::int64_t samples = 0;
+  double loss = 0, accuracy = 0;
+  bool applied = true;  // false: skipped for non-finite gradients (loss scaling)
+  float loss_scale = 1;
+};
+
+struct EvalReport {
+  double loss = 0, accuracy = 0;
+  std::int64_t samples = 0;
+  double seconds = 0;
+};
+
+struct EpochReport {
+  int epoch = 0;
+  std::int64_t steps = 0, samples = 0, skipped_steps = 0;
+  double loss = 0, accuracy = 0;  // means over the epoch's samples (weights changing as in Keras)
+  double seconds = 0, samples_per_s = 0;
+  double stall_pct = 0;  // time waiting in Iterator::next() / epoch time
+  std::optional<EvalReport> validation;
+  std::size_t peak_backend_bytes = 0, peak_pipeline_bytes = 0, peak_rss_bytes = 0;
+  bool stopped = false;
+  std::string to_string() const;
+};
+
+struct FitOptions {
+  int epochs = 1;
+  std::optional<Dataset> validation;
+  Options pipeline_options;                          // for the iterators fit() starts
+  std::int64_t steps_per_epoch = 0;                  // 0: until the iterator ends
+  std::function<void(const StepReport&)> on_step;    // after every step
+  std::function<void(const EpochReport&)> on_epoch;  // after every epoch (and its validation)
+  const std::atomic<bool>* stop = nullptr;           // checked after every step
+  std::string save_on_stop;                          // weights written here when stopped
+};
+
+class Trainer {
+ public:
+  Trainer(ModelSpec spec, Hwc input, TrainerConfig config = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // One iterator per epoch over `train`; epoch e > 0 runs with Options::seed mixed with e, so
+  // stages that take their seed from Options reshuffle each epoch (give shuffle() no seed of its own).
+  std::vector<EpochReport> fit(const Dataset& train, const FitOptions& options = {});
+  // Epochs from one running iterator (e.g. over a repeat()ed dataset): each epoch takes
+  // steps_per_epoch batches, or (steps_per_epoch 0) everything until the iterator ends, which
+  // then ends the fit. Validation, on_epoch and stop as in fit(Dataset).
+  std::vector<EpochReport> fit(Iterator& train, const FitOptions& options = {});
+  // One epoch: every batch `it` yields (or steps_per_epoch of them).
+  EpochReport fit_epoch(Iterator& it, const FitOptions& options = {}, int epoch = 0);
+  // One optimizer step on one batch.
+  StepReport train_step(const Element& batch);
+
+  EvalReport evaluate(const Dataset& data, const Options& options = {});
+  EvalReport evaluate(Iterator& it);
+
+  void save_weights(const std::string& path) const;
+  // Throws Error naming the file on a bad header, another model or input, or truncation.
+  void load_weights(const std::string& path);
+
+  const ModelSpec& spec() const { return spec_; }
+  const Hwc& input() const { return input_; }
+  const MemoryPlan& plan() const { return plan_; }
+  Backend& backend() { return *backend_; }
+  std::int64_t steps() const { return step_; }
+
+ private:
+  BatchView view(const Element& batch) const;
+
+  ModelSpec spec_;
+  Hwc input_;
+  TrainerConfig config_;
+  std::unique_ptr<Backend> backend_;
+  MemoryPlan plan_;
+  std::int64_t step_ = 0;
+  std::size_t peak_backend_ = 0;
+};
+
+// The weights file format: "STKWGT01", the model text, the input shape, then each tensor
+// (name, shape, float32 little-endian data).
+void save_weights_file(const std::string& path, const ModelSpec& spec, const Hwc& input,
+                       const std::vector<std::vector<float>>& params);
+std::vector<std::vector<float>> load_weights_file(const std::string& path, const ModelSpec& spec, const Hwc& input);
+
+}  // namespace stoker
