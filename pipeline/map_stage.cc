@@ -24,7 +24,7 @@ namespace {
 using detail::StageIterator;
 
 constexpr std::size_t kMaxChunk = 256;
-constexpr double kTargetChunkNs = 50'000;  // aim for tasks of about 50 us
+constexpr double kTargetChunkNs = 250'000;  // aim for tasks of about 250 us
 
 class MapNode final : public DatasetNode {
  public:
@@ -122,9 +122,14 @@ class MapIterator final : public StageIterator {
     return c;
   }
 
+  // Automatic: 4 chunks per thread, and at least ~5 ms of work per thread, so workers stay busy
+  // across the scheduling delays of the thread that launches chunks (it shares the cores).
   std::size_t in_flight_limit(std::size_t chunk) const {
     if (max_in_flight_ > 0) return max_in_flight_;
-    return chunk * 4 * static_cast<std::size_t>(rt_.num_threads());
+    const auto threads = static_cast<std::size_t>(rt_.num_threads());
+    double ns = shared_->ns_per_element.load(std::memory_order_relaxed);
+    std::size_t by_time = ns > 0 ? static_cast<std::size_t>(std::min(5e6 / ns, 4096.0)) : 0;
+    return std::max(chunk * 4, by_time) * threads;
   }
 
   // One thread: map each element in the caller's thread as it is pulled (no chunk, no window).
