@@ -55,12 +55,7 @@ std::string bottleneck(const PipelineStats& st, double wall) {
 }  // namespace
 
 int bench_command(const Args& args) {
-  DataSpec spec;
-  spec.path = args.require("data");
-  spec.images = args.get("images", spec.images);
-  spec.labels = args.get("labels", spec.labels);
-  std::tie(spec.height, spec.width) = args.get_size("size");
-  spec.gray = args.get_bool("gray");
+  DataSpec spec = data_spec_from(args);
   const std::int64_t batch = args.get_count("batch", 256);
   const std::int64_t epochs = args.get_count("epochs", 1);
   const std::int64_t limit = args.get_count("limit", 0, true);

@@ -2,6 +2,7 @@
 #include "cli/data_source.h"
 
 #include <algorithm>
+#include <tuple>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,16 @@
 #include "pipeline/error.h"
 
 namespace stoker::cli {
+
+DataSpec data_spec_from(const Args& args) {
+  DataSpec spec;
+  spec.path = args.require("data");
+  spec.images = args.get("images", spec.images);
+  spec.labels = args.get("labels", spec.labels);
+  std::tie(spec.height, spec.width) = args.get_size("size");
+  spec.gray = args.get_bool("gray");
+  return spec;
+}
 namespace fs = std::filesystem;
 
 namespace {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "pipeline/dataset.h"
 
 namespace stoker::cli {
@@ -27,6 +28,9 @@ struct DataSpec {
   bool gray = false;          // image folders: decode to one channel
   int num_threads = 0;        // only for the HDF5 class-count pass
 };
+
+// The data flags `train` and `bench` share: --data, --images, --labels, --size, --gray.
+DataSpec data_spec_from(const Args& args);
 
 struct LabeledData {
   std::string kind;         // "hdf5" or "image folder"

@@ -54,12 +54,7 @@ struct FileCloser {
 }  // namespace
 
 int train_command(const Args& args) {
-  DataSpec spec;
-  spec.path = args.require("data");
-  spec.images = args.get("images", spec.images);
-  spec.labels = args.get("labels", spec.labels);
-  std::tie(spec.height, spec.width) = args.get_size("size");
-  spec.gray = args.get_bool("gray");
+  DataSpec spec = data_spec_from(args);
   const bool validate = args.has("val-data") || args.has("val-images") || args.has("val-labels");
   const std::string val_path = args.get("val-data", spec.path);
   const std::string val_images = args.get("val-images", "/test/images");

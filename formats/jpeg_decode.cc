@@ -118,21 +118,6 @@ tjscalingfactor pick_scale(int w, int h, const detail::Region& r, int out_w, int
   return best;
 }
 
-// In place: CMYK (Adobe, inverted: 255 = no ink) -> RGB (c = 3) or gray (c = 1).
-void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
-  for (std::size_t i = 0; i < pixels; ++i) {
-    const std::uint8_t* s = p + 4 * i;
-    unsigned k = s[3];
-    unsigned r = (s[0] * k + 127) / 255, g = (s[1] * k + 127) / 255, b = (s[2] * k + 127) / 255;
-    if (c == 3) {
-      p[3 * i] = static_cast<std::uint8_t>(r);
-      p[3 * i + 1] = static_cast<std::uint8_t>(g);
-      p[3 * i + 2] = static_cast<std::uint8_t>(b);
-    } else {
-      p[i] = static_cast<std::uint8_t>((77 * r + 150 * g + 29 * b + 128) >> 8);
-    }
-  }
-}
 
 // Decodes into dst (pitch bytes per row) at the given scale; applies the warning policy.
 void decompress(ThreadState& st, const std::uint8_t* data, std::size_t size, std::uint8_t* dst, int sw, int sh, int pf,
@@ -212,7 +197,7 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
   st.decoded.resize(decoded_px * (cmyk ? 4 : static_cast<std::size_t>(c)));
   std::uint8_t* buf = st.decoded.data.get();
   decompress(st, data, size, buf, sw, sh, pf, flags, o.strict, source);
-  if (cmyk) cmyk_to(buf, decoded_px, c);
+  if (cmyk) detail::cmyk_to(buf, decoded_px, c);
   detail::resize_region(buf, sh, sw, c, static_cast<std::size_t>(sw) * c, rs, out.mutable_data_as<std::uint8_t>(), out_h,
                         out_w, o.filter, flip);
   st.decoded.trim(kKeepScratch);

@@ -130,6 +130,9 @@ Result window_raw(Decoder& d, const std::uint8_t* data, std::size_t size, int de
   return Result::kOk;
 }
 
+
+}  // namespace
+
 void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
   for (std::size_t i = 0; i < pixels; ++i) {
     const std::uint8_t* s = p + 4 * i;
@@ -144,8 +147,6 @@ void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
     }
   }
 }
-
-}  // namespace
 
 ErrorCode jpeg_fatal_code(const std::string& message) {
   for (const char* k : {"Unsupported JPEG data precision", "Unsupported JPEG process", "Unsupported color conversion"}) {

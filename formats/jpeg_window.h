@@ -28,6 +28,9 @@ struct JpegWindow {
 // cannot decode (12-bit, lossless, ...), kDataLoss for everything else (corrupt data).
 ErrorCode jpeg_fatal_code(const std::string& message);
 
+// In place: CMYK (Adobe, inverted: 255 = no ink) -> RGB (channels = 3) or gray (channels = 1).
+void cmyk_to(std::uint8_t* p, std::size_t pixels, int channels);
+
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
                         bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source);
 
