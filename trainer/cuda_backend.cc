@@ -26,13 +26,10 @@
 
 #include "pipeline/error.h"
 #include "trainer/backend.h"
-#include "trainer/cuda_check_local.h"
+#include "device/cuda_check.h"
 #include "trainer/cuda_kernels.h"
 #include "trainer/planner.h"
 
-#define CK STOKER_TRAINER_CUDA_CHECK
-#define CB STOKER_TRAINER_CUBLAS_CHECK
-#define CD STOKER_TRAINER_CUDNN_CHECK
 
 namespace stoker {
 
@@ -72,7 +69,7 @@ class DevBuf {
   void alloc(std::size_t bytes) {
     release();
     if (bytes == 0) return;
-    CK(cudaMalloc(&p_, bytes));
+    STOKER_CUDA_CHECK(cudaMalloc(&p_, bytes));
     bytes_ = bytes;
   }
   void release() {
@@ -143,13 +140,13 @@ class CudaBackend final : public Backend {
     }
     dt_ = ct_ == 0 ? CUDNN_DATA_FLOAT : ct_ == 1 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
     blas_t_ = ct_ == 0 ? CUDA_R_32F : ct_ == 1 ? CUDA_R_16F : CUDA_R_16BF;
-    CK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    CB(cublasCreate(&blas_));
-    CB(cublasSetStream(blas_, stream_));
-    CD(cudnnCreate(&dnn_));
-    CD(cudnnSetStream(dnn_, stream_));
-    CD(cudnnCreateActivationDescriptor(&relu_));
-    CD(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    STOKER_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    STOKER_CUDA_CHECK(cublasCreate(&blas_));
+    STOKER_CUDA_CHECK(cublasSetStream(blas_, stream_));
+    STOKER_CUDA_CHECK(cudnnCreate(&dnn_));
+    STOKER_CUDA_CHECK(cudnnSetStream(dnn_, stream_));
+    STOKER_CUDA_CHECK(cudnnCreateActivationDescriptor(&relu_));
+    STOKER_CUDA_CHECK(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
 
     layer_param_.assign(shapes_.size(), -1);
     for (std::size_t p = 0; p < pinfo_.size(); p += 2) layer_param_[static_cast<std::size_t>(pinfo_[p].layer)] = static_cast<int>(p);
@@ -165,10 +162,10 @@ class CudaBackend final : public Backend {
     }
     const std::size_t pb = static_cast<std::size_t>(ptotal_) * 4;
     w_.alloc(pb), g_.alloc(pb), m_.alloc(pb);
-    CK(cudaMemset(m_.get(), 0, pb));
+    STOKER_CUDA_CHECK(cudaMemset(m_.get(), 0, pb));
     if (cfg.optimizer.kind == OptimizerConfig::kAdam) {
       v_.alloc(pb);
-      CK(cudaMemset(v_.get(), 0, pb));
+      STOKER_CUDA_CHECK(cudaMemset(v_.get(), 0, pb));
     }
     if (ct_) cw_.alloc(static_cast<std::size_t>(ptotal_) * esz_), cg_.alloc(static_cast<std::size_t>(ptotal_) * esz_);
     flag_.alloc(sizeof(int) * 2);
@@ -178,19 +175,19 @@ class CudaBackend final : public Backend {
       const LayerSpec& ls = spec_.layers()[l];
       const LayerShape& sh = shapes_[l];
       LayerDev& d = dev_[l];
-      CD(cudnnCreateTensorDescriptor(&d.x));
-      CD(cudnnCreateTensorDescriptor(&d.y));
+      STOKER_CUDA_CHECK(cudnnCreateTensorDescriptor(&d.x));
+      STOKER_CUDA_CHECK(cudnnCreateTensorDescriptor(&d.y));
       if (ls.kind == LayerKind::kConv2D) {
-        CD(cudnnCreateFilterDescriptor(&d.f));
-        CD(cudnnSetFilter4dDescriptor(d.f, dt_, CUDNN_TENSOR_NHWC, ls.units, static_cast<int>(sh.in[2]), ls.kernel, ls.kernel));
-        CD(cudnnCreateConvolutionDescriptor(&d.conv));
-        CD(cudnnSetConvolution2dDescriptor(d.conv, static_cast<int>(sh.pad_top), static_cast<int>(sh.pad_left), ls.stride,
+        STOKER_CUDA_CHECK(cudnnCreateFilterDescriptor(&d.f));
+        STOKER_CUDA_CHECK(cudnnSetFilter4dDescriptor(d.f, dt_, CUDNN_TENSOR_NHWC, ls.units, static_cast<int>(sh.in[2]), ls.kernel, ls.kernel));
+        STOKER_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&d.conv));
+        STOKER_CUDA_CHECK(cudnnSetConvolution2dDescriptor(d.conv, static_cast<int>(sh.pad_top), static_cast<int>(sh.pad_left), ls.stride,
                                            ls.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
         // fp32: true fp32 FMA (no TF32) so results compare with the CPU; mixed: tensor cores.
-        CD(cudnnSetConvolutionMathType(d.conv, ct_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+        STOKER_CUDA_CHECK(cudnnSetConvolutionMathType(d.conv, ct_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
       } else if (ls.kind == LayerKind::kMaxPool) {
-        CD(cudnnCreatePoolingDescriptor(&d.pool));
-        CD(cudnnSetPooling2dDescriptor(d.pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, ls.kernel, ls.kernel, 0, 0,
+        STOKER_CUDA_CHECK(cudnnCreatePoolingDescriptor(&d.pool));
+        STOKER_CUDA_CHECK(cudnnSetPooling2dDescriptor(d.pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, ls.kernel, ls.kernel, 0, 0,
                                        ls.stride, ls.stride));
       }
     }
@@ -229,7 +226,7 @@ class CudaBackend final : public Backend {
     cur_n_ = 0;
   }
 
-  void zero_grads() override { CK(cudaMemsetAsync(g_.get(), 0, static_cast<std::size_t>(ptotal_) * 4, stream_)); }
+  void zero_grads() override { STOKER_CUDA_CHECK(cudaMemsetAsync(g_.get(), 0, static_cast<std::size_t>(ptotal_) * 4, stream_)); }
 
   StepStats forward_backward(const BatchView& b, std::int64_t begin, std::int64_t count, float loss_weight,
                              std::uint64_t step) override {
@@ -241,12 +238,12 @@ class CudaBackend final : public Backend {
 
   bool apply_gradients() override {
     int* flag = flag_.get<int>();
-    CK(cudaMemsetAsync(flag, 0, sizeof(int), stream_));
+    STOKER_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream_));
     ck::check_finite(g_.get<float>(), ptotal_, flag, stream_);
-    CK(cudaGetLastError());
+    STOKER_CUDA_CHECK(cudaGetLastError());
     int host_flag = 0;
-    CK(cudaMemcpyAsync(&host_flag, flag, sizeof(int), cudaMemcpyDeviceToHost, stream_));
-    CK(cudaStreamSynchronize(stream_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(&host_flag, flag, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
     const float inv = 1.f / scaler_.scale;
     if (!scaler_.update(host_flag == 0)) return false;
     ++t_;
@@ -260,7 +257,7 @@ class CudaBackend final : public Backend {
       ck::sgd(w_.get<float>(), m_.get<float>(), g_.get<float>(), ptotal_, inv, o.learning_rate, o.momentum, stream_);
     }
     if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
-    CK(cudaGetLastError());
+    STOKER_CUDA_CHECK(cudaGetLastError());
     return true;
   }
 
@@ -283,9 +280,9 @@ class CudaBackend final : public Backend {
         std::copy(p[i].begin(), p[i].end(), dst);
       }
     }
-    CK(cudaMemcpyAsync(w_.get(), flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(w_.get(), flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
     if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
-    CK(cudaStreamSynchronize(stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
   const LossScaler& loss_scaler() const override { return scaler_; }
@@ -302,8 +299,8 @@ class CudaBackend final : public Backend {
 
   std::vector<std::vector<float>> download(const float* src, float scale) const {
     std::vector<float> flat(static_cast<std::size_t>(ptotal_));
-    CK(cudaMemcpyAsync(flat.data(), src, flat.size() * 4, cudaMemcpyDeviceToHost, stream_));
-    CK(cudaStreamSynchronize(stream_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(flat.data(), src, flat.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
     std::vector<std::vector<float>> out;
     for (std::size_t i = 0; i < pinfo_.size(); ++i) {
       std::vector<float> v(static_cast<std::size_t>(pinfo_[i].size));
@@ -335,13 +332,13 @@ class CudaBackend final : public Backend {
     for (std::size_t l = 0; l < shapes_.size(); ++l) {
       const LayerShape& sh = shapes_[l];
       LayerDev& d = dev_[l];
-      CD(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.in[2]), static_cast<int>(sh.in[0]),
+      STOKER_CUDA_CHECK(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.in[2]), static_cast<int>(sh.in[0]),
                                     static_cast<int>(sh.in[1])));
-      CD(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.out[2]),
+      STOKER_CUDA_CHECK(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.out[2]),
                                     static_cast<int>(sh.out[0]), static_cast<int>(sh.out[1])));
       if (!d.conv) continue;
       int on, oc, oh, ow;
-      CD(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.f, &on, &oc, &oh, &ow));
+      STOKER_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.f, &on, &oc, &oh, &ow));
       if (oh != sh.out[0] || ow != sh.out[1] || oc != sh.out[2]) {
         throw Error(ErrorCode::kInternal, "cuda backend: cuDNN conv output shape differs from the model's", {"trainer/cuda"});
       }
@@ -350,11 +347,11 @@ class CudaBackend final : public Backend {
       cudnnConvolutionBwdDataAlgoPerf_t dp[8];
       cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
       int got = 0;
-      CD(cudnnGetConvolutionForwardAlgorithm_v7(dnn_, d.x, d.f, d.conv, d.y, 8, &got, fp));
+      STOKER_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(dnn_, d.x, d.f, d.conv, d.y, 8, &got, fp));
       d.fwd = pick(fp, got, limit, "forward");
-      CD(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn_, d.f, d.y, d.conv, d.x, 8, &got, dp));
+      STOKER_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn_, d.f, d.y, d.conv, d.x, 8, &got, dp));
       d.bwd_data = pick(dp, got, limit, "backward data");
-      CD(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn_, d.x, d.y, d.conv, d.f, 8, &got, wp));
+      STOKER_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn_, d.x, d.y, d.conv, d.f, 8, &got, wp));
       d.bwd_filter = pick(wp, got, limit, "backward filter");
     }
   }
@@ -383,7 +380,7 @@ class CudaBackend final : public Backend {
   void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* a, int lda, const void* b,
             int ldb, float beta, void* c, int ldc, cudaDataType_t ctype) {
     const float one = 1.f;
-    CB(cublasGemmEx(blas_, ta, tb, m, n, k, &one, a, blas_t_, lda, b, blas_t_, ldb, &beta, c, ctype, ldc,
+    STOKER_CUDA_CHECK(cublasGemmEx(blas_, ta, tb, m, n, k, &one, a, blas_t_, lda, b, blas_t_, ldb, &beta, c, ctype, ldc,
                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
@@ -399,11 +396,11 @@ class CudaBackend final : public Backend {
       throw Error(ErrorCode::kUnsupported, std::string("trainer: images must be uint8 or float32, got ") + dtype_name(b.x_dtype));
     }
     const std::size_t xsz = dtype_size(b.x_dtype);
-    CK(cudaMemcpyAsync(raw_x_.get(), static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz),
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_x_.get(), static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz),
                        static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
     const int label_kind = b.one_hot ? 2 : b.y_dtype == DType::kI64 ? 1 : 0;
     const std::size_t ysz = b.one_hot ? static_cast<std::size_t>(classes) * 4 : dtype_size(b.y_dtype);
-    CK(cudaMemcpyAsync(raw_y_.get(), static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz),
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_y_.get(), static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz),
                        static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
     ck::cast_input(raw_x_.get(), b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
 
@@ -425,10 +422,10 @@ class CudaBackend final : public Backend {
       const std::size_t p = static_cast<std::size_t>(std::max(0, layer_param_[l]));
       switch (ls.kind) {
         case LayerKind::kConv2D:
-          CD(cudnnConvolutionForward(dnn_, &one, d.x, x, d.f, wptr(p), d.conv, d.fwd, ws_.get(), ws_.bytes(), &zero, d.y, y));
+          STOKER_CUDA_CHECK(cudnnConvolutionForward(dnn_, &one, d.x, x, d.f, wptr(p), d.conv, d.fwd, ws_.get(), ws_.bytes(), &zero, d.y, y));
           ck::bias_act(y, ct_, wptr(p + 1), ct_, n * sh.out[0] * sh.out[1], ls.units, ls.activation == Activation::kReLU, stream_);
           break;
-        case LayerKind::kMaxPool: CD(cudnnPoolingForward(dnn_, d.pool, &one, d.x, x, &zero, d.y, y)); break;
+        case LayerKind::kMaxPool: STOKER_CUDA_CHECK(cudnnPoolingForward(dnn_, d.pool, &one, d.x, x, &zero, d.y, y)); break;
         case LayerKind::kDense:
           gemm(CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(osz), static_cast<int>(n), static_cast<int>(isz), wptr(p),
                static_cast<int>(osz), x, static_cast<int>(isz), 0.f, y, static_cast<int>(osz), blas_t_);
@@ -437,7 +434,7 @@ class CudaBackend final : public Backend {
         case LayerKind::kDropout:
           ck::dropout(x, y, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, begin, ls.rate, stream_);
           break;
-        case LayerKind::kReLU: CD(cudnnActivationForward(dnn_, relu_, &one, d.x, x, &zero, d.y, y)); break;
+        case LayerKind::kReLU: STOKER_CUDA_CHECK(cudnnActivationForward(dnn_, relu_, &one, d.x, x, &zero, d.y, y)); break;
         case LayerKind::kFlatten: break;
       }
     }
@@ -445,14 +442,14 @@ class CudaBackend final : public Backend {
     // Loss in fp32 on the logits (Keras keeps the output layer's softmax in float32 too).
     ck::convert(ptr[shapes_.size()], ct_, logits_.get(), 0, n * classes, stream_);
     int* bad = flag_.get<int>() + 1;
-    CK(cudaMemsetAsync(bad, 0, sizeof(int), stream_));
+    STOKER_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), stream_));
     ck::softmax_xent(logits_.get<float>(), classes, n, raw_y_.get(), label_kind, loss_weight * scaler_.scale,
                      train ? dlogits_.get<float>() : nullptr, loss_.get<float>(), correct_.get<int>(), bad, stream_);
-    CK(cudaGetLastError());
+    STOKER_CUDA_CHECK(cudaGetLastError());
     int host_bad = 0;
-    CK(cudaMemcpyAsync(host_loss_.data(), loss_.get(), static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
-    CK(cudaMemcpyAsync(host_correct_.data(), correct_.get(), static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
-    CK(cudaMemcpyAsync(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(host_loss_.data(), loss_.get(), static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(host_correct_.data(), correct_.get(), static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, stream_));
 
     if (train) {
       ck::convert(dlogits_.get(), 0, grad_a_.get(), ct_, n * classes, stream_);
@@ -475,17 +472,17 @@ class CudaBackend final : public Backend {
             ck::bias_grad(cur, ct_, gptr(p + 1), rows, ls.units, stream_);
             const float beta = ct_ ? 0.f : 1.f;
             void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
-            CD(cudnnConvolutionBackwardFilter(dnn_, &one, d.x, x, d.y, cur, d.conv, d.bwd_filter, ws_.get(), ws_.bytes(),
+            STOKER_CUDA_CHECK(cudnnConvolutionBackwardFilter(dnn_, &one, d.x, x, d.y, cur, d.conv, d.bwd_filter, ws_.get(), ws_.bytes(),
                                               &beta, d.f, dw));
             if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
             if (dx) {
-              CD(cudnnConvolutionBackwardData(dnn_, &one, d.f, wptr(p), d.y, cur, d.conv, d.bwd_data, ws_.get(),
+              STOKER_CUDA_CHECK(cudnnConvolutionBackwardData(dnn_, &one, d.f, wptr(p), d.y, cur, d.conv, d.bwd_data, ws_.get(),
                                               ws_.bytes(), &zero, d.x, other));
             }
             break;
           }
           case LayerKind::kMaxPool:
-            if (dx) CD(cudnnPoolingBackward(dnn_, d.pool, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
+            if (dx) STOKER_CUDA_CHECK(cudnnPoolingBackward(dnn_, d.pool, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
             break;
           case LayerKind::kDense: {
             if (ls.activation == Activation::kReLU) ck::relu_backward(y, cur, ct_, n * osz, stream_);
@@ -507,16 +504,16 @@ class CudaBackend final : public Backend {
             if (dx) ck::dropout(cur, other, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, begin, ls.rate, stream_);
             break;
           case LayerKind::kReLU:
-            if (dx) CD(cudnnActivationBackward(dnn_, relu_, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
+            if (dx) STOKER_CUDA_CHECK(cudnnActivationBackward(dnn_, relu_, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
             break;
           case LayerKind::kFlatten: break;
         }
         if (!dx) break;
         std::swap(cur, other);
       }
-      CK(cudaGetLastError());
+      STOKER_CUDA_CHECK(cudaGetLastError());
     }
-    CK(cudaStreamSynchronize(stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
     if (host_bad) {
       throw Error(ErrorCode::kInvalidArgument, "a label is outside [0, " + std::to_string(classes) + ")",
                   {"trainer", "", begin + host_bad - 1});
