@@ -13,22 +13,13 @@
 #include "device/cuda_check.h"
 #include "device/device_feeder.h"
 #include "pipeline/dataset.h"
+#include "tests/device/device_test_util.h"
 
 namespace stoker {
 namespace {
 
-Dataset pairs(std::int64_t n) {
-  return Dataset::range(n).map([](Element e) {
-    std::int64_t i = e[0].item<std::int64_t>();
-    Tensor f(DType::kF32, Shape{3, 5});
-    for (int k = 0; k < 15; ++k) f.mutable_data_as<float>()[k] = static_cast<float>(i * 100 + k);
-    return Element{Tensor::scalar<std::int64_t>(i), f};
-  });
-}
-
-std::size_t pair_slot_bytes(std::int64_t batch) {
-  return PinnedRing::slot_bytes_for(Element{Tensor::scalar<std::int64_t>(0), Tensor(DType::kF32, Shape{3, 5})}, batch);
-}
+using testing::pair_slot_bytes;
+using testing::pairs;
 
 FeederOptions host_options(std::shared_ptr<PinnedRing> ring = nullptr, int buffers = 2) {
   return {.num_buffers = buffers, .backend = FeederBackend::kHost, .ring = std::move(ring)};

@@ -12,6 +12,7 @@
 
 #include "device/pinned_ring.h"
 #include "pipeline/dataset.h"
+#include "tests/device/device_test_util.h"
 
 namespace stoker {
 namespace {
@@ -143,19 +144,8 @@ TEST(PinnedRing, SlotBytesForMatchesTheBatchLayout) {
   EXPECT_THROW(PinnedRing::slot_bytes_for(row, 0), Error);
 }
 
-// (int64 index, float[3,5] filled from the index) per element.
-Dataset pairs(std::int64_t n) {
-  return Dataset::range(n).map([](Element e) {
-    std::int64_t i = e[0].item<std::int64_t>();
-    Tensor f(DType::kF32, Shape{3, 5});
-    for (int k = 0; k < 15; ++k) f.mutable_data_as<float>()[k] = static_cast<float>(i * 100 + k);
-    return Element{Tensor::scalar<std::int64_t>(i), f};
-  });
-}
-
-std::size_t pair_slot_bytes(std::int64_t batch) {
-  return PinnedRing::slot_bytes_for(Element{Tensor::scalar<std::int64_t>(0), Tensor(DType::kF32, Shape{3, 5})}, batch);
-}
+using testing::pair_slot_bytes;
+using testing::pairs;
 
 TEST(PinnedRingPipeline, BatchesEqualHeapBatches) {
   for (bool prefetch : {false, true}) {
