@@ -204,7 +204,7 @@ class MapIterator final : public StageIterator {
       // the functor must own nothing that touches the Runtime (a chunk's charge does).
       detail::submit(rt_, [this_shared = shared_, chunk = c.get(), fn = &n_->fn_, rt = &rt_, counters = &counters_,
                            seed = seed_, epoch = ctx_.epoch, name = &n_->options_.name] {
-        MapIterator::run_chunk(*chunk, *fn, *rt, *counters, seed, epoch, *name, this_shared->stop, *this_shared);
+        MapIterator::run_chunk(*chunk, *fn, *rt, *counters, seed, epoch, *name, *this_shared);
         std::lock_guard lock(this_shared->mu);
         chunk->done = true;
         --this_shared->in_flight;
@@ -217,14 +217,13 @@ class MapIterator final : public StageIterator {
   // the runtime's thread-safe parts. The MapNode (and so fn) outlives it: the stage's destructor
   // waits for every task and the Iterator keeps the node graph alive.
   static void run_chunk(Chunk& c, const MapFn& fn, Runtime& rt, StageCounters& counters, std::uint64_t seed,
-                        std::uint64_t epoch, const std::string& name, const std::atomic<bool>& stop,
-                        Shared& shared) {
+                        std::uint64_t epoch, const std::string& name, Shared& shared) {
     std::uint64_t t0 = detail::now_ns();
     std::size_t mapped = 0;
     std::size_t bytes = 0;
     for (Item& item : c.items) {
       if (item.error) continue;
-      if (stop.load(std::memory_order_relaxed) || rt.is_cancelled()) {
+      if (shared.stop.load(std::memory_order_relaxed) || rt.is_cancelled()) {
         item.error = std::make_exception_ptr(Error(ErrorCode::kCancelled, "iterator destroyed", {name}));
         continue;
       }
