@@ -1,8 +1,6 @@
 // CPU backend (see cpu_backend.h).
 #include "trainer/cpu_backend.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -14,6 +12,7 @@
 
 #include "pipeline/error.h"
 #include "pipeline/rng.h"
+#include "trainer/cpu_blas.h"
 #include "trainer/kernels_math.h"
 #include "trainer/planner.h"
 
@@ -22,12 +21,10 @@ namespace {
 
 std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
 
-// y[M,N] (+)= a[M,K] * b[K,N] with optional transposes, row-major.
+// y[M,N] = a[M,K] * b[K,N] + beta * y, optional transposes, row-major, on the caller's thread.
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const float* a, const float* b, float* c,
           float beta) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-              static_cast<int>(N), static_cast<int>(K), 1.f, a, ta ? static_cast<int>(M) : static_cast<int>(K), b,
-              tb ? static_cast<int>(K) : static_cast<int>(N), beta, c, static_cast<int>(N));
+  cpu_blas::sgemm(ta, tb, M, N, K, a, b, c, beta);
 }
 
 class CpuBackend final : public Backend {
@@ -36,7 +33,7 @@ class CpuBackend final : public Backend {
       : spec_(spec), input_(input), cfg_(cfg), shapes_(spec.shapes(input)), pinfo_(spec.params(input)),
         ctype_(compute_type_code(cfg.precision)), scaler_(LossScaler::for_precision(cfg.precision)),
         slots_(cpu_backend_slots(cfg.num_threads)), arena_(slots_) {
-    openblas_set_num_threads(1);  // parallelism comes from the chunks
+    cpu_blas::core_name();  // load OpenBLAS now: a missing library fails here, with its fix
     layer_param_.assign(shapes_.size(), -1);
     for (std::size_t p = 0; p < pinfo_.size(); p += 2) layer_param_[static_cast<std::size_t>(pinfo_[p].layer)] = static_cast<int>(p);
     need_dx_.assign(shapes_.size(), false);
@@ -545,15 +542,7 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::string cpu_blas_note() {
-  std::string core = openblas_get_corename();
-  std::string note = "OpenBLAS core " + core;
-  if ((core == "Prescott" || core == "Core2" || core == "Nehalem") && __builtin_cpu_supports("avx2") &&
-      __builtin_cpu_supports("fma")) {
-    note += " (this CPU has AVX2/FMA: set OPENBLAS_CORETYPE=Haswell for faster GEMM)";
-  }
-  return note;
-}
+std::string cpu_blas_note() { return cpu_blas::note(); }
 
 int cpu_backend_slots(int num_threads) {
   if (num_threads > 0) return num_threads;

@@ -21,9 +21,7 @@
 namespace stoker {
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec& spec, const Hwc& input, const BackendConfig& config);
-// The BLAS core in use, plus a hint when OpenBLAS picked a kernel older than the CPU supports
-// (it reads OPENBLAS_CORETYPE at load time; some VMs report a CPU model it does not know and get
-// the SSE3 "Prescott" kernels, 1.5-3x slower than Haswell's AVX2 ones on GEMM-bound models).
+// The BLAS core in use and how it was chosen (see cpu_blas.h).
 std::string cpu_blas_note();
 // Chunks the CPU backend uses for `num_threads` (0: all cores).
 int cpu_backend_slots(int num_threads);

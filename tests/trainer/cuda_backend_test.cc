@@ -52,9 +52,11 @@ void expect_close(const std::vector<std::vector<float>>& got, const std::vector<
 }
 
 struct Case {
+  std::string name;  // the test's name suffix
   std::string spec;
   Hwc input;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.spec; }
 
 class CudaVsCpu : public ::testing::TestWithParam<Case> {};
 
@@ -96,10 +98,11 @@ TEST_P(CudaVsCpu, SameLossGradientsAndUpdates) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, CudaVsCpu,
-    ::testing::Values(Case{"conv2d(8,3,relu) maxpool(2) flatten dense(5,softmax)", {10, 10, 1}},
-                      Case{"conv2d(4,5,same,relu) maxpool(2) conv2d(8,5,same,relu) maxpool(2) flatten dense(32,relu) "
+    ::testing::Values(Case{"Seed", "conv2d(8,3,relu) maxpool(2) flatten dense(5,softmax)", {10, 10, 1}},
+                      Case{"Convnet", "conv2d(4,5,same,relu) maxpool(2) conv2d(8,5,same,relu) maxpool(2) flatten dense(32,relu) "
                            "dropout(0.4) dense(10)", {12, 12, 3}},
-                      Case{"conv2d(4,3,2) relu maxpool(2,1) flatten dense(6)", {9, 9, 2}}));
+                      Case{"StridedOverlappingPool", "conv2d(4,3,2) relu maxpool(2,1) flatten dense(6)", {9, 9, 2}}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(CudaBackend, LossScalingSkipsOverflowingSteps) {
   SKIP_WITHOUT_GPU();

@@ -46,6 +46,22 @@ Element stack(const std::vector<Element>& elems) {
   return *it.next();
 }
 
+// Largest |a - b| in each tensor relative to that tensor's largest |b|: fp32 sums taken in another
+// order (micro-batches, another GEMM kernel) differ by rounding that scales with the tensor, not
+// with each element, so an element near zero may differ by more than its own size.
+double max_tensor_rel_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  double worst = 0;
+  for (std::size_t p = 0; p < a.size(); ++p) {
+    double scale = 0, diff = 0;
+    for (std::size_t i = 0; i < a[p].size(); ++i) {
+      scale = std::max(scale, std::abs(double(b[p][i])));
+      diff = std::max(diff, std::abs(double(a[p][i]) - b[p][i]));
+    }
+    worst = std::max(worst, diff / std::max(scale, 1e-30));
+  }
+  return worst;
+}
+
 double max_rel_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b, double floor) {
   double worst = 0;
   for (std::size_t p = 0; p < a.size(); ++p)
@@ -74,7 +90,7 @@ TEST(Planner, SeedModelAt128SplitsABatchOf256IntoMicroBatchesWithTheSameUpdate) 
   const StepReport b = full.train_step(batch);
   EXPECT_NEAR(a.loss, b.loss, 1e-5 * std::abs(b.loss));
   EXPECT_EQ(a.accuracy, b.accuracy);
-  EXPECT_LT(max_rel_diff(limited.backend().get_grads(), full.backend().get_grads(), 1e-6), 1e-3);
+  EXPECT_LT(max_tensor_rel_diff(limited.backend().get_grads(), full.backend().get_grads()), 1e-4);
   EXPECT_LT(max_rel_diff(limited.backend().get_params(), full.backend().get_params(), 1e-3), 1e-4);
   // The planner's estimate bounds what the backend really allocated.
   EXPECT_LE(limited.backend().bytes_allocated(), cfg.memory_limit);
