@@ -5,8 +5,9 @@
 //
 //   train_fashion_mnist [--model seed|convnet|"<spec>"] [--epochs 10] [--threads 2]
 //                       [--batch N|auto] [--backend auto|cpu|cuda] [--precision float32|mixed_float16|mixed_bfloat16]
-//                       [--lr 0.001] [--optimizer adam|sgd] [--momentum 0.9] [--take N]
+//                       [--lr 0.001] [--lr-schedule constant|cosine] [--optimizer adam|sgd] [--momentum 0.9] [--take N]
 //                       [--data /usr/share/datasets/fashion-mnist] [--save weights.stkw] [--seed 0]
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -37,7 +38,7 @@ stoker::Element to_float(stoker::Element e) {
 
 int main(int argc, char** argv) {
   std::string model = "seed", data = "/usr/share/datasets/fashion-mnist", save, backend = "auto", precision = "float32";
-  std::string optimizer = "adam";
+  std::string optimizer = "adam", schedule = "constant";
   int epochs = 10, threads = 2;
   std::int64_t batch = 32, take = 0;
   double lr = 1e-3, momentum = 0.9;
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
     else if (a == "--precision") precision = val();
     else if (a == "--lr") lr = std::stod(val());
     else if (a == "--optimizer") optimizer = val();
+    else if (a == "--lr-schedule") schedule = val();
     else if (a == "--momentum") momentum = std::stod(val());
     else if (a == "--take") take = std::stoll(val());
     else if (a == "--data") data = val();
@@ -88,12 +90,18 @@ int main(int argc, char** argv) {
     cfg.seed = seed;
     stoker::Trainer trainer(stoker::ModelSpec::from_string(model, 10), {28, 28, 1}, cfg);
     batch = trainer.plan().batch;
+    // cosine: Keras' CosineDecay from lr to 0 over every step of the run.
+    const std::int64_t rows = take > 0 ? std::min<std::int64_t>(take, 60000) : 60000;
+    stoker::OptimizerConfig oc = cfg.optimizer;
+    oc.schedule = stoker::parse_schedule(schedule);
+    oc.decay_steps = epochs * ((rows + batch - 1) / batch);
+    trainer.set_optimizer(oc);
     if (take > 0) train = train.take(take);
     train = train.map(to_float).shuffle(60000).batch(batch).prefetch(2);  // seeded per epoch by fit()
     test = test.map(to_float).batch(1000).prefetch(2);
-    std::printf("model: %s\nbackend: %s, precision %s, %d threads, batch %lld, %s lr %g\nplan: %s\n",
+    std::printf("model: %s\nbackend: %s, precision %s, %d threads, batch %lld, %s lr %g (%s)\nplan: %s\n",
                 trainer.spec().to_string().c_str(), trainer.backend().name().c_str(), precision.c_str(), threads,
-                static_cast<long long>(batch), optimizer.c_str(), lr, trainer.plan().to_string().c_str());
+                static_cast<long long>(batch), optimizer.c_str(), lr, schedule.c_str(), trainer.plan().to_string().c_str());
     if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", stoker::cpu_blas_note().c_str());
     std::fflush(stdout);
 

@@ -42,6 +42,7 @@ const std::vector<Command>& commands() {
        "  --batch N|auto         samples per optimizer step; auto: the largest that fits (32)\n"
        "  --precision P          float32|mixed_float16|mixed_bfloat16 (float32)\n"
        "  --lr X                 Adam learning rate (0.001)\n"
+       "  --lr-schedule S        constant|cosine: cosine decays --lr to 0 over all epochs (constant)\n"
        "  --device D             cpu|cuda|auto (auto: cuda when a device is present)\n"
        "  --model-memory BYTES   memory the model may use, e.g. 2G (free VRAM / available RAM);\n"
        "                         a batch that does not fit runs as micro-batches\n"

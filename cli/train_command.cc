@@ -70,6 +70,7 @@ int train_command(const Args& args) {
   const std::string precision = args.get_choice("precision", {"float32", "mixed_float16", "mixed_bfloat16"}, "float32");
   const double lr = args.get_double("lr", 1e-3);
   if (!(lr > 0)) throw UsageError("--lr expects a positive number");
+  const std::string schedule = args.get_choice("lr-schedule", {"constant", "cosine"}, "constant");
   const std::string device = args.get_choice("device", {"cpu", "cuda", "auto"}, "auto");
   const std::uint64_t model_memory = args.get_bytes("model-memory", 0);
   const auto seed = static_cast<std::uint64_t>(args.get_count("seed", 0, true));
@@ -140,6 +141,10 @@ int train_command(const Args& args) {
   Trainer& trainer = *trainer_ptr;
   if (!load.empty()) trainer.load_weights(load);
   const std::int64_t batch = trainer.plan().batch;
+  OptimizerConfig optimizer = cfg.optimizer;
+  optimizer.schedule = parse_schedule(schedule);
+  optimizer.decay_steps = epochs * ((data.rows + batch - 1) / batch);
+  trainer.set_optimizer(optimizer);
 
   Dataset train = data.make(shuffle_buffer).batch(batch).prefetch(2);
   FitOptions fo;
@@ -164,8 +169,9 @@ int train_command(const Args& args) {
   std::printf("data: %s\n", data.description.c_str());
   if (val) std::printf("validation: %s\n", val->description.c_str());
   std::printf("model: %s (%d classes)\n", trainer.spec().to_string().c_str(), classes);
-  std::printf("backend: %s, %s, batch %lld%s\nplan: %s\n", trainer.backend().name().c_str(), precision.c_str(),
-              static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", trainer.plan().to_string().c_str());
+  std::printf("backend: %s, %s, batch %lld%s, lr %g (%s)\nplan: %s\n", trainer.backend().name().c_str(),
+              precision.c_str(), static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", lr, schedule.c_str(),
+              trainer.plan().to_string().c_str());
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");

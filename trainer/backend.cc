@@ -1,6 +1,10 @@
 // Backend selection and the precision names (see backend.h).
 #include "trainer/backend.h"
 
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
 #include "pipeline/error.h"
 #include "trainer/cpu_backend.h"
 
@@ -26,8 +30,26 @@ Precision parse_precision(const std::string& s) {
   throw Error(ErrorCode::kInvalidArgument, "unknown precision '" + s + "' (float32, mixed_float16, mixed_bfloat16)");
 }
 
+float learning_rate_at(const OptimizerConfig& o, std::int64_t applied) {
+  if (o.schedule == OptimizerConfig::kConstant) return o.learning_rate;
+  if (o.decay_steps <= 0) {
+    throw Error(ErrorCode::kInvalidArgument, "cosine learning-rate schedule needs decay_steps > 0, got " +
+                                                 std::to_string(o.decay_steps));
+  }
+  const double t = static_cast<double>(std::min(applied, o.decay_steps)) / static_cast<double>(o.decay_steps);
+  const double cosine = 0.5 * (1 + std::cos(std::numbers::pi * t));
+  return static_cast<float>(o.learning_rate * ((1 - o.final_fraction) * cosine + o.final_fraction));
+}
+
+OptimizerConfig::Schedule parse_schedule(const std::string& s) {
+  if (s == "constant") return OptimizerConfig::kConstant;
+  if (s == "cosine") return OptimizerConfig::kCosine;
+  throw Error(ErrorCode::kInvalidArgument, "unknown learning-rate schedule '" + s + "' (constant, cosine)");
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& spec, const Hwc& input,
                                       const BackendConfig& config) {
+  learning_rate_at(config.optimizer, 0);  // refuses a schedule without decay_steps before any work
   if (kind == "cpu") return make_cpu_backend(spec, input, config);
   if (kind == "cuda" || kind == "auto") {
 #if defined(STOKER_HAVE_CUDA)

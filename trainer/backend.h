@@ -35,7 +35,17 @@ struct OptimizerConfig {
   float learning_rate = 1e-3f;
   float beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam, Keras defaults
   float momentum = 0.f;                                 // SGD
+  // Learning-rate schedule over applied updates (Keras' LearningRateSchedule semantics): constant,
+  // or Keras' CosineDecay from learning_rate down to final_fraction * learning_rate over
+  // decay_steps updates, held there afterwards.
+  enum Schedule { kConstant, kCosine } schedule = kConstant;
+  std::int64_t decay_steps = 0;  // kCosine: > 0
+  float final_fraction = 0.f;    // kCosine: Keras' alpha
 };
+// The learning rate of the update that follows `applied` applied updates (0 for the first).
+float learning_rate_at(const OptimizerConfig& o, std::int64_t applied);
+// "constant" or "cosine"; throws kInvalidArgument naming the choices otherwise.
+OptimizerConfig::Schedule parse_schedule(const std::string& s);
 
 // Keras' LossScaleOptimizer policy: start at 2^15; a step with non-finite gradients is skipped
 // and halves the scale; 2000 good steps in a row double it.
@@ -115,6 +125,9 @@ class Backend {
   // Optimizer step on the accumulated gradients (unscaled by the loss scale); false when the
   // gradients were not finite and the step was skipped.
   virtual bool apply_gradients() = 0;
+  // Replaces the learning rate, its schedule and the optimizer's hyper-parameters for the updates
+  // that follow (the update count and the optimizer state are kept); the kind must not change.
+  virtual void set_optimizer(const OptimizerConfig& o) = 0;
 
   virtual std::vector<std::vector<float>> get_params() const = 0;
   virtual void set_params(const std::vector<std::vector<float>>& params) = 0;

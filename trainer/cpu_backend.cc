@@ -113,8 +113,9 @@ class CpuBackend final : public Backend {
     if (!scaler_.update(finite)) return false;
     ++t_;
     const OptimizerConfig& o = cfg_.optimizer;
-    kmath::AdamParams ap{o.learning_rate, o.beta1, o.beta2, o.epsilon, 0.f};
-    ap.alpha = static_cast<float>(o.learning_rate * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
+    const float lr = learning_rate_at(o, t_ - 1);
+    kmath::AdamParams ap{lr, o.beta1, o.beta2, o.epsilon, 0.f};
+    ap.alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
                                   (1.0 - std::pow(double(o.beta1), double(t_))));
     arena_.execute([&] {
       for (std::size_t p = 0; p < params_.size(); ++p) {
@@ -122,7 +123,7 @@ class CpuBackend final : public Backend {
           for (std::size_t i = r.begin(); i < r.end(); ++i) {
             const float g = kmath::unscale(grads_[p][i], inv);
             if (o.kind == OptimizerConfig::kAdam) kmath::adam_update(&params_[p][i], &m_[p][i], &v_[p][i], g, ap);
-            else kmath::sgd_update(&params_[p][i], &m_[p][i], g, o.learning_rate, o.momentum);
+            else kmath::sgd_update(&params_[p][i], &m_[p][i], g, lr, o.momentum);
           }
         });
       }
@@ -130,6 +131,8 @@ class CpuBackend final : public Backend {
     refresh_compute_params();
     return true;
   }
+
+  void set_optimizer(const OptimizerConfig& o) override { cfg_.optimizer = o; }
 
   std::vector<std::vector<float>> get_params() const override { return params_; }
   void set_params(const std::vector<std::vector<float>>& p) override {

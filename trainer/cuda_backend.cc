@@ -248,18 +248,21 @@ class CudaBackend final : public Backend {
     if (!scaler_.update(host_flag == 0)) return false;
     ++t_;
     const OptimizerConfig& o = cfg_.optimizer;
+    const float lr = learning_rate_at(o, t_ - 1);
     if (o.kind == OptimizerConfig::kAdam) {
-      const float alpha = static_cast<float>(o.learning_rate * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
+      const float alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
                                              (1.0 - std::pow(double(o.beta1), double(t_))));
-      ck::adam(w_.get<float>(), m_.get<float>(), v_.get<float>(), g_.get<float>(), ptotal_, inv, o.learning_rate, o.beta1,
+      ck::adam(w_.get<float>(), m_.get<float>(), v_.get<float>(), g_.get<float>(), ptotal_, inv, lr, o.beta1,
                o.beta2, o.epsilon, alpha, stream_);
     } else {
-      ck::sgd(w_.get<float>(), m_.get<float>(), g_.get<float>(), ptotal_, inv, o.learning_rate, o.momentum, stream_);
+      ck::sgd(w_.get<float>(), m_.get<float>(), g_.get<float>(), ptotal_, inv, lr, o.momentum, stream_);
     }
     if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
     STOKER_CUDA_CHECK(cudaGetLastError());
     return true;
   }
+
+  void set_optimizer(const OptimizerConfig& o) override { cfg_.optimizer = o; }
 
   std::vector<std::vector<float>> get_params() const override { return download(w_.get<float>(), 1.f); }
   std::vector<std::vector<float>> get_grads() const override { return download(g_.get<float>(), 1.f / scaler_.scale); }

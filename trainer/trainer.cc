@@ -39,6 +39,16 @@ Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
 
 Trainer::~Trainer() = default;
 
+void Trainer::set_optimizer(const OptimizerConfig& o) {
+  if (o.kind != config_.optimizer.kind) {
+    throw Error(ErrorCode::kInvalidArgument, "set_optimizer: the optimizer kind cannot change once training state exists",
+                {"trainer"});
+  }
+  learning_rate_at(o, 0);  // refuses a schedule without decay_steps
+  config_.optimizer = o;
+  backend_->set_optimizer(o);
+}
+
 BatchView Trainer::view(const Element& batch) const {
   if (batch.size() < 2) {
     throw Error(ErrorCode::kInvalidArgument, "trainer: a batch needs two components (images, labels), got " +

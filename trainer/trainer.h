@@ -96,6 +96,10 @@ class Trainer {
   std::vector<EpochReport> fit(Iterator& train, const FitOptions& options = {});
   // One epoch: every batch `it` yields (or steps_per_epoch of them).
   EpochReport fit_epoch(Iterator& it, const FitOptions& options = {}, int epoch = 0);
+  // Changes the optimizer's learning rate, schedule or hyper-parameters from the next update on,
+  // e.g. a cosine schedule sized once the batch (plan().batch) and so the steps are known.
+  // Throws kInvalidArgument for another optimizer kind or a schedule without decay_steps.
+  void set_optimizer(const OptimizerConfig& o);
   // One optimizer step on one batch.
   StepReport train_step(const Element& batch);
 

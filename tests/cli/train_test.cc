@@ -52,9 +52,11 @@ TEST_F(Train, LearnsSyntheticHdf5InOneEpochAndLogsJsonLines) {
   EXPECT_EQ(log[0].front(), '{');
   EXPECT_EQ(log[0].back(), '}');
   // The saved weights load into the same model (and a second run starts from them).
+  // The second run also decays the learning rate to 0 over its steps.
   r = run_cli({"train", "--data", path("s.h5"), "--epochs", "1", "--batch", "8", "--load", path("w.stkw"),
-               "--progress", "line"});
+               "--lr-schedule", "cosine", "--progress", "line"});
   EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("lr 0.001 (cosine)"), std::string::npos) << r.out;
   EXPECT_GT(number_after(r.out, "train accuracy "), 0.6) << r.out;
 }
 
@@ -152,6 +154,8 @@ TEST_F(Train, BadFlagsAndFilesGiveTheDocumentedExitCodes) {
       {{"train", "--data", path("s.h5"), "--precision", "fp8"}, kExitUsage,
        "--precision expects one of float32|mixed_float16|mixed_bfloat16, got 'fp8'"},
       {{"train", "--data", path("s.h5"), "--device", "tpu"}, kExitUsage, "--device expects one of cpu|cuda|auto"},
+      {{"train", "--data", path("s.h5"), "--lr-schedule", "linear"}, kExitUsage,
+       "--lr-schedule expects one of constant|cosine, got 'linear'"},
       {{"train", "--data", path("s.h5"), "--model", "conv2d(8,3) wobble"}, kExitUsage, "--model: "},
       {{"train", "--data", path("s.h5"), "--images", "/train/pixels"}, kExitUsage, "no dataset '/train/pixels'"},
       {{"train", "--data", path("s.h5"), "--load", path("none.stkw")}, kExitUsage, "--load: cannot read"},
