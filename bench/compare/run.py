@@ -56,6 +56,7 @@ WORKLOADS = {
         "contenders": [
             ("stoker", "stoker_side.py", []),
             ("tf.data", "tf_side.py", []),
+            ("tf.data dct-scale", "tf_side.py", ["--dct-scale"]),
             ("torch", "torch_side.py", ["--decoder", "torchvision"]),
         ],
     },

@@ -3,7 +3,8 @@ user would write them. Prints one JSON line (see common.py).
 
 jpeg:  list the folder -> shuffle the whole (path, label) list each pass -> map(read_file +
        decode_jpeg RGB [+ tf.image.resize bilinear, rounded back to uint8], num_parallel_calls)
-       -> batch -> prefetch(2)
+       -> batch -> prefetch(2). --dct-scale: decode_jpeg(ratio=2/4/8) first where the output
+       allows (what stoker does by default; the tf.data guide's examples do not).
 hdf5:  block numbers -> shuffle them each pass -> map(tf.numpy_function reading one block of rows
        with h5py, num_parallel_calls) -> unbatch -> shuffle(buffer) -> batch -> prefetch(2).
        --reader generator instead reads the blocks in a Dataset.from_generator (one Python thread),
@@ -27,10 +28,15 @@ def jpeg_dataset(args, parallel):
     with Image.open(paths[0]) as im:
         src_w, src_h = im.size
     h, w = args.size or (src_h, src_w)
-    resize = (h, w) != (src_h, src_w)
+    # --dct-scale: decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, decode_jpeg's `ratio`)
+    # when the scaled image still covers the output, as stoker's decode_jpeg does by default.
+    ratio = 1
+    while args.dct_scale and ratio < 8 and src_h // (2 * ratio) >= h and src_w // (2 * ratio) >= w:
+        ratio *= 2
+    resize = (-(-src_h // ratio), -(-src_w // ratio)) != (h, w)  # libjpeg rounds scaled sizes up
 
     def load(path, label):
-        img = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        img = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
         if resize:
             img = tf.image.resize(img, (h, w), method="bilinear")
             img = tf.cast(tf.clip_by_value(tf.round(img), 0, 255), tf.uint8)
@@ -41,7 +47,7 @@ def jpeg_dataset(args, parallel):
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(args.batch).prefetch(2)
     settings = {"files": len(paths), "source_size": [src_h, src_w], "size": [h, w], "resize": resize,
-                "shuffle": f"whole list ({len(paths)})"}
+                "dct_ratio": ratio, "shuffle": f"whole list ({len(paths)})"}
     return ds, settings
 
 
@@ -96,6 +102,7 @@ def main():
     p.add_argument("--images", default="/train/images")
     p.add_argument("--labels", default="/train/labels")
     p.add_argument("--reader", choices=["map", "generator"], default="map", help="hdf5: how blocks are read")
+    p.add_argument("--dct-scale", action="store_true", help="jpeg: decode_jpeg(ratio=2/4/8) when the output allows")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -108,6 +115,8 @@ def main():
     variant = ("autotune" if args.autotune else f"parallel={args.threads}")
     if args.workload == "hdf5":
         variant += f",{args.reader}"
+    elif args.dct_scale:
+        variant += ",dct-scale"
     common.report("tf.data", variant, args.name or args.workload, result, settings)
 
 
