@@ -3,13 +3,13 @@ file is cut into blocks, and how one pass is timed and reported.
 
 Every side prints exactly one JSON line on stdout (the last line), with the same keys:
   framework, variant, workload, images, batches, batch_shape (the first batch's image tensor),
-  image_dtype, label_dtype, seconds, images_per_s, first_batch_s, settings
+  image_dtype, label_dtype, seconds, images_per_s, first_batch_s, end_wait_s, settings
 so run.py can check that all sides delivered the same data and compute ratios.
 
 Timing rule, the same for every framework: build the pipeline, run a short warm-up (a few batches
 from a throwaway iterator: traces tf.functions, starts torch's persistent workers, fills the page
-cache), then time one whole pass from creating a fresh iterator to the last batch. stoker's CLI
-times the same span (iterator creation to last batch) in `stoker bench`.
+cache), then time one whole pass from creating a fresh iterator until the loop ends (the iterator
+reports its end). stoker's CLI times the same span in `stoker bench`.
 """
 import json
 import math
@@ -86,6 +86,7 @@ def timed_pass(make_iterator, warmup_batches=3, to_shape=None):
             image_dtype, label_dtype = str(x.dtype), str(y.dtype)
         images += int(x.shape[0])
         batches += 1
+        last_batch_s = time.perf_counter() - t0
     seconds = time.perf_counter() - t0
     return {
         "images": images,
@@ -96,6 +97,9 @@ def timed_pass(make_iterator, warmup_batches=3, to_shape=None):
         "seconds": round(seconds, 4),
         "images_per_s": round(images / seconds, 1) if seconds > 0 else 0.0,
         "first_batch_s": round(first_batch_s or 0.0, 4),
+        # How long the loop took to end after the last batch (the iterator's end-of-sequence):
+        # part of `seconds`, as it is part of every epoch of a training loop.
+        "end_wait_s": round(seconds - last_batch_s, 4) if batches else 0.0,
     }
 
 

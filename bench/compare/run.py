@@ -6,7 +6,8 @@ warm the page cache, then runs every contender of every workload interleaved, RE
 in a fresh process (the order rotates each repetition). Prints images/s per contender as
 min/median/max and stoker's ratio to each peer as min/median/max over the per-repetition ratios
 (stoker's run and the peer's run of the same repetition are at most a minute apart, so a load
-change on the machine moves both).
+change on the machine moves both). "end wait" is how long a Python loop took to end after its last
+batch (part of the pass' time; stoker's CLI does not report it separately).
 
 Environment:
   STOKER_COMPARE_DIR  work dir for datasets and results (default: $TMPDIR/stoker-compare)
@@ -156,8 +157,9 @@ def summarize(results, order):
         lines.append(f"\n## {workload}: {WORKLOADS[workload]['what']}")
         lines.append(text)
         lines.append("")
-        lines.append("| contender | variant | images/s min | median | max | stoker / it: min | median | max |")
-        lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        lines.append("| contender | variant | images/s min | median | max | stoker / it: min | median | max "
+                     "| end wait s (median) |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         stoker = [r["images_per_s"] for r in runs["stoker"]]
         for label, rs in runs.items():
             ips = [r["images_per_s"] for r in rs]
@@ -169,6 +171,8 @@ def summarize(results, order):
                 ratios = [a / b for a, b in zip(stoker, ips)]
                 rlo, rmed, rhi = mmm(ratios)
                 row += f" {rlo:.2f} | {rmed:.2f} | {rhi:.2f} |"
+            waits = [r["end_wait_s"] for r in rs if r.get("end_wait_s") is not None]
+            row += f" {statistics.median(waits):.2f} |" if waits else " |"
             lines.append(row)
     return ok_all, "\n".join(lines)
 

@@ -54,6 +54,7 @@ def parse(out, batch):
         "seconds": seconds,
         "images_per_s": round(images / seconds, 1) if seconds > 0 else 0.0,
         "first_batch_s": None,  # not reported by the CLI
+        "end_wait_s": None,
     }
 
 

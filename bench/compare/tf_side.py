@@ -3,7 +3,7 @@ user would write them. Prints one JSON line (see common.py).
 
 jpeg:  list the folder -> shuffle the whole (path, label) list each pass -> map(read_file +
        decode_jpeg RGB [+ tf.image.resize bilinear, rounded back to uint8], num_parallel_calls)
-       -> batch -> prefetch(2). --dct-scale: decode_jpeg(ratio=2/4/8) first where the output
+       -> batch -> prefetch(2) (--autotune: AUTOTUNE for both). --dct-scale: decode_jpeg(ratio=2/4/8) first where the output
        allows (what stoker does by default; the tf.data guide's examples do not).
 hdf5:  block numbers -> shuffle them each pass -> map(tf.numpy_function reading one block of rows
        with h5py, num_parallel_calls) -> unbatch -> shuffle(buffer) -> batch -> prefetch(2).
@@ -45,7 +45,7 @@ def jpeg_dataset(args, parallel):
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     ds = ds.shuffle(len(paths), seed=args.seed, reshuffle_each_iteration=True)
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
-    ds = ds.batch(args.batch).prefetch(2)
+    ds = ds.batch(args.batch).prefetch(tf.data.AUTOTUNE if args.autotune else 2)
     settings = {"files": len(paths), "source_size": [src_h, src_w], "size": [h, w], "resize": resize,
                 "dct_ratio": ratio, "shuffle": f"whole list ({len(paths)})"}
     return ds, settings
@@ -81,7 +81,7 @@ def hdf5_dataset(args, parallel):
         ds = tf.data.Dataset.from_generator(
             blocks, output_signature=(tf.TensorSpec((None,) + lay.row_shape, img_dt), tf.TensorSpec((None,), lab_dt)))
     ds = ds.unbatch().shuffle(args.shuffle_buffer, seed=args.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(args.batch).prefetch(2)
+    ds = ds.batch(args.batch).prefetch(tf.data.AUTOTUNE if args.autotune else 2)
     settings = {"rows": lay.rows, "row_shape": list(lay.row_shape), "chunk_rows": lay.chunk_rows,
                 "block_rows": lay.block_rows, "blocks": lay.blocks, "reader": args.reader,
                 "shuffle_buffer": args.shuffle_buffer}
@@ -95,7 +95,8 @@ def main():
     p.add_argument("--name", help="workload name in the JSON line (default: the workload)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--threads", type=int, default=2, help="num_parallel_calls of the decode/read map")
-    p.add_argument("--autotune", action="store_true", help="num_parallel_calls=AUTOTUNE instead of --threads")
+    p.add_argument("--autotune", action="store_true",
+                   help="num_parallel_calls and prefetch AUTOTUNE, autotuning on (default: --threads, 2, off)")
     p.add_argument("--shuffle-buffer", type=int, default=10000)
     p.add_argument("--size", type=lambda s: tuple(int(v) for v in s.lower().split("x")) * (1 if "x" in s else 2),
                    help="jpeg: resize to HxW (default: the first image's size, no resize)")
@@ -109,10 +110,18 @@ def main():
     parallel = tf.data.AUTOTUNE if args.autotune else args.threads
     make = jpeg_dataset if args.workload == "jpeg" else hdf5_dataset
     ds, settings = make(args, parallel)
+    if not args.autotune:
+        # Every knob is fixed (num_parallel_calls, prefetch(2)), so the autotuner has nothing to
+        # tune; left on, it delays the end of each pass to its next optimisation tick (its period
+        # doubles from 10 ms: the loop ends ~5.12 s or ~10.24 s after the iterator was made, up to
+        # 3 s after the last batch here). --autotune keeps it on, as the tf.data guide's code does.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        ds = ds.with_options(options)
     settings.update({"batch": args.batch, "num_parallel_calls": "AUTOTUNE" if args.autotune else args.threads,
-                     "prefetch": 2, "tf": tf.__version__, "cpus": os.cpu_count()})
+                     "prefetch": "AUTOTUNE" if args.autotune else 2, "autotune": args.autotune, "tf": tf.__version__, "cpus": os.cpu_count()})
     result = common.timed_pass(lambda: ds)
-    variant = ("autotune" if args.autotune else f"parallel={args.threads}")
+    variant = "autotune" if args.autotune else f"parallel={args.threads},autotune off"
     if args.workload == "hdf5":
         variant += f",{args.reader}"
     elif args.dct_scale:
