@@ -158,7 +158,7 @@ def summarize(results, order):
         lines.append(text)
         lines.append("")
         lines.append("| contender | variant | images/s min | median | max | stoker / it: min | median | max "
-                     "| end wait s (median) |")
+                     "| end wait s: median (max) |")
         lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         stoker = [r["images_per_s"] for r in runs["stoker"]]
         for label, rs in runs.items():
@@ -172,7 +172,7 @@ def summarize(results, order):
                 rlo, rmed, rhi = mmm(ratios)
                 row += f" {rlo:.2f} | {rmed:.2f} | {rhi:.2f} |"
             waits = [r["end_wait_s"] for r in rs if r.get("end_wait_s") is not None]
-            row += f" {statistics.median(waits):.2f} |" if waits else " |"
+            row += f" {statistics.median(waits):.2f} ({max(waits):.2f}) |" if waits else " |"
             lines.append(row)
     return ok_all, "\n".join(lines)
 
@@ -187,7 +187,14 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--shuffle-buffer", type=int, default=10000)
     p.add_argument("--timeout", type=int, default=600, help="seconds per contender run")
+    p.add_argument("--summarize", metavar="RESULTS_JSONL", help="print the tables of an earlier run's results and exit")
     args = p.parse_args()
+    if args.summarize:
+        results = [json.loads(line) for line in open(args.summarize)]
+        order = [w for w in WORKLOADS if any(r["workload"] == w for r in results)]
+        ok, table = summarize(results, order)
+        print(table)
+        sys.exit(0 if ok else 1)
 
     work = os.environ.get("STOKER_COMPARE_DIR") or os.path.join(tempfile.gettempdir(), "stoker-compare")
     os.makedirs(work, exist_ok=True)
