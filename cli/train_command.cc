@@ -18,6 +18,7 @@
 #include "cli/progress.h"
 #include "device/pinned_ring.h"
 #include "pipeline/error.h"
+#include "trainer/cpu_backend.h"
 #include "trainer/trainer.h"
 
 namespace stoker::cli {
@@ -172,6 +173,7 @@ int train_command(const Args& args) {
   std::printf("backend: %s, %s, batch %lld%s, lr %g (%s)\nplan: %s\n", trainer.backend().name().c_str(),
               precision.c_str(), static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", lr, schedule.c_str(),
               trainer.plan().to_string().c_str());
+  if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", cpu_blas_note().c_str());
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");

@@ -42,6 +42,7 @@ TEST_F(Train, LearnsSyntheticHdf5InOneEpochAndLogsJsonLines) {
   EXPECT_NE(r.out.find("throughput "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("samples/s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("input stall"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("blas: OpenBLAS core "), std::string::npos) << r.out;  // the CPU backend's kernels
   EXPECT_TRUE(fs::exists(path("w.stkw")));
   const std::vector<std::string> log = lines(read_text(path("log.jsonl")));
   ASSERT_EQ(log.size(), 1u);
