@@ -11,6 +11,7 @@ from a throwaway iterator: traces tf.functions, starts torch's persistent worker
 cache), then time one whole pass from creating a fresh iterator until the loop ends (the iterator
 reports its end). stoker's CLI times the same span in `stoker bench`.
 """
+import argparse
 import json
 import math
 import os
@@ -106,3 +107,13 @@ def timed_pass(make_iterator, warmup_batches=3, to_shape=None):
 def report(framework, variant, workload, result, settings):
     line = {"framework": framework, "variant": variant, "workload": workload, **result, "settings": settings}
     print(json.dumps(line), flush=True)
+
+
+def side_parser(doc):
+    """The flags every side takes: the workload, its data, the name in the JSON line, the batch."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workload", choices=["jpeg", "hdf5"])
+    p.add_argument("--data", required=True)
+    p.add_argument("--name", help="workload name in the JSON line (default: the workload)")
+    p.add_argument("--batch", type=int, default=256)
+    return p

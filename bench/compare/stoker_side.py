@@ -11,7 +11,6 @@ and times from iterator creation to the last batch. A short `--limit` run first 
 No Python import of stoker: there are no Python bindings; the binary is found from $STOKER or
 the repository's build/cli/stoker.
 """
-import argparse
 import os
 import re
 import subprocess
@@ -59,11 +58,7 @@ def parse(out, batch):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["jpeg", "hdf5"])
-    p.add_argument("--data", required=True)
-    p.add_argument("--name", help="workload name in the JSON line (default: the workload)")
-    p.add_argument("--batch", type=int, default=256)
+    p = common.side_parser(__doc__)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--shuffle-buffer", type=int, default=10000)
     p.add_argument("--size", help="jpeg: HxW (default: the first image's size)")

@@ -10,7 +10,6 @@ hdf5:  block numbers -> shuffle them each pass -> map(tf.numpy_function reading 
        --reader generator instead reads the blocks in a Dataset.from_generator (one Python thread),
        the form the tf.data guide shows for HDF5.
 """
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,11 +88,7 @@ def hdf5_dataset(args, parallel):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["jpeg", "hdf5"])
-    p.add_argument("--data", required=True)
-    p.add_argument("--name", help="workload name in the JSON line (default: the workload)")
-    p.add_argument("--batch", type=int, default=256)
+    p = common.side_parser(__doc__)
     p.add_argument("--threads", type=int, default=2, help="num_parallel_calls of the decode/read map")
     p.add_argument("--autotune", action="store_true",
                    help="num_parallel_calls and prefetch AUTOTUNE, autotuning on (default: --threads, 2, off)")

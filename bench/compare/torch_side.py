@@ -16,7 +16,6 @@ hdf5:
                    shuffle buffer of shuffle_buffer / num_workers rows and yields whole batches
                    (DataLoader(batch_size=None)). Each worker ends with its own partial batch.
 """
-import argparse
 import os
 
 import h5py
@@ -107,11 +106,7 @@ class H5Blocks(IterableDataset):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["jpeg", "hdf5"])
-    p.add_argument("--data", required=True)
-    p.add_argument("--name", help="workload name in the JSON line (default: the workload)")
-    p.add_argument("--batch", type=int, default=256)
+    p = common.side_parser(__doc__)
     p.add_argument("--threads", type=int, default=2, help="DataLoader num_workers (processes)")
     p.add_argument("--shuffle-buffer", type=int, default=10000, help="hdf5 --reader blocks: rows, all workers together")
     p.add_argument("--size", type=lambda s: tuple(int(v) for v in s.lower().split("x")) * (1 if "x" in s else 2),
