@@ -17,7 +17,7 @@
 
 #include "formats/idx_source.h"
 #include "pipeline/error.h"
-#include "trainer/cpu_backend.h"
+#include "trainer/cpu_blas.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     std::printf("model: %s\nbackend: %s, precision %s, %d threads, batch %lld, %s lr %g (%s)\nplan: %s\n",
                 trainer.spec().to_string().c_str(), trainer.backend().name().c_str(), precision.c_str(), threads,
                 static_cast<long long>(batch), optimizer.c_str(), lr, schedule.c_str(), trainer.plan().to_string().c_str());
-    if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", stoker::cpu_blas_note().c_str());
+    if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", stoker::cpu_blas::note().c_str());
     std::fflush(stdout);
 
     stoker::FitOptions fo;

@@ -18,7 +18,7 @@
 #include "cli/progress.h"
 #include "device/pinned_ring.h"
 #include "pipeline/error.h"
-#include "trainer/cpu_backend.h"
+#include "trainer/cpu_blas.h"
 #include "trainer/trainer.h"
 
 namespace stoker::cli {
@@ -142,9 +142,10 @@ int train_command(const Args& args) {
   Trainer& trainer = *trainer_ptr;
   if (!load.empty()) trainer.load_weights(load);
   const std::int64_t batch = trainer.plan().batch;
+  const std::int64_t steps_per_epoch = (data.rows + batch - 1) / batch;
   OptimizerConfig optimizer = cfg.optimizer;
   optimizer.schedule = parse_schedule(schedule);
-  optimizer.decay_steps = epochs * ((data.rows + batch - 1) / batch);
+  optimizer.decay_steps = epochs * steps_per_epoch;
   trainer.set_optimizer(optimizer);
 
   Dataset train = data.make(shuffle_buffer).batch(batch).prefetch(2);
@@ -173,7 +174,7 @@ int train_command(const Args& args) {
   std::printf("backend: %s, %s, batch %lld%s, lr %g (%s)\nplan: %s\n", trainer.backend().name().c_str(),
               precision.c_str(), static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", lr, schedule.c_str(),
               trainer.plan().to_string().c_str());
-  if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", cpu_blas_note().c_str());
+  if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", cpu_blas::note().c_str());
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");
@@ -189,7 +190,6 @@ int train_command(const Args& args) {
     if (!log) throw UsageError("--log: cannot write " + log_path);
   }
   const bool bar = progress == "bar" || (progress == "auto" && isatty(fileno(stdout)));
-  const std::int64_t steps_per_epoch = (data.rows + batch - 1) / batch;
   TrainProgress prog(bar, epochs, steps_per_epoch, stdout, log.get());
   fo.on_step = [&](const StepReport& s) { prog.on_step(s); };
   fo.on_epoch = [&](const EpochReport& r) { prog.on_epoch(r); };

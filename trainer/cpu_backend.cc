@@ -25,12 +25,6 @@ namespace {
 
 std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
 
-// y[M,N] = a[M,K] * b[K,N] + beta * y, optional transposes, row-major, on the caller's thread.
-void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const float* a, const float* b, float* c,
-          float beta) {
-  cpu_blas::sgemm(ta, tb, M, N, K, a, b, c, beta);
-}
-
 // Flush-to-zero and denormals-are-zero for one task's arithmetic, restored when it ends (the TBB
 // thread goes back to its own mode). Adam's moments of weights whose gradient is exactly 0 (inputs
 // that are always 0, dead ReLUs) decay geometrically through the denormal range, where each x86
@@ -298,7 +292,7 @@ class CpuBackend final : public Backend {
           const int p = layer_param_[l];
           const float* bias = w(static_cast<std::size_t>(p) + 1);
           for (std::int64_t i = 0; i < n; ++i) std::memcpy(y + i * osz, bias, static_cast<std::size_t>(osz) * 4);
-          gemm(false, false, n, osz, isz, x, w(static_cast<std::size_t>(p)), y, 1.f);
+          cpu_blas::sgemm(false, false, n, osz, isz, x, w(static_cast<std::size_t>(p)), y, 1.f);
           if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(y[i]);
           break;
         }
@@ -385,8 +379,8 @@ class CpuBackend final : public Backend {
           float* db = slot.grads[p + 1].data();
           for (std::int64_t i = 0; i < n; ++i)
             for (std::int64_t j = 0; j < osz; ++j) db[j] += cur[i * osz + j];
-          gemm(true, false, isz, osz, n, x, cur, slot.grads[p].data(), 1.f);
-          if (dx_needed) gemm(false, true, n, isz, osz, cur, w(p), dx, 0.f);
+          cpu_blas::sgemm(true, false, isz, osz, n, x, cur, slot.grads[p].data(), 1.f);
+          if (dx_needed) cpu_blas::sgemm(false, true, n, isz, osz, cur, w(p), dx, 0.f);
           break;
         }
         case LayerKind::kDropout: {
@@ -484,7 +478,7 @@ class CpuBackend final : public Backend {
       im2col(l, x + s * isz, g, slot.cols.data());
       float* ys = y + s * P * F;
       for (std::int64_t r = 0; r < g * P; ++r) std::memcpy(ys + r * F, bias, static_cast<std::size_t>(F) * 4);
-      gemm(false, false, g * P, F, K, slot.cols.data(), w(p), ys, 1.f);
+      cpu_blas::sgemm(false, false, g * P, F, K, slot.cols.data(), w(p), ys, 1.f);
       if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < g * P * F; ++i) ys[i] = kmath::relu(ys[i]);
     }
   }
@@ -503,9 +497,9 @@ class CpuBackend final : public Backend {
       const std::int64_t g = std::min(G, n - s);
       im2col(l, x + s * isz, g, slot.cols.data());  // recomputed: cheaper than keeping it
       const float* dys = dy + s * P * F;
-      gemm(true, false, K, F, g * P, slot.cols.data(), dys, slot.grads[p].data(), 1.f);
+      cpu_blas::sgemm(true, false, K, F, g * P, slot.cols.data(), dys, slot.grads[p].data(), 1.f);
       if (dx) {
-        gemm(false, true, g * P, K, F, dys, w(p), slot.dcols.data(), 0.f);
+        cpu_blas::sgemm(false, true, g * P, K, F, dys, w(p), slot.dcols.data(), 0.f);
         col2im(l, slot.dcols.data(), g, dx + s * isz);
       }
     }
@@ -567,8 +561,6 @@ class CpuBackend final : public Backend {
 };
 
 }  // namespace
-
-std::string cpu_blas_note() { return cpu_blas::note(); }
 
 int cpu_backend_slots(int num_threads) {
   if (num_threads > 0) return num_threads;

@@ -21,8 +21,6 @@
 namespace stoker {
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec& spec, const Hwc& input, const BackendConfig& config);
-// The BLAS core in use and how it was chosen (see cpu_blas.h).
-std::string cpu_blas_note();
 // Chunks the CPU backend uses for `num_threads` (0: all cores).
 int cpu_backend_slots(int num_threads);
 
