@@ -41,6 +41,12 @@ float learning_rate_at(const OptimizerConfig& o, std::int64_t applied) {
   return static_cast<float>(o.learning_rate * ((1 - o.final_fraction) * cosine + o.final_fraction));
 }
 
+kmath::AdamParams adam_params(const OptimizerConfig& o, std::int64_t t) {
+  const float lr = learning_rate_at(o, t - 1);
+  const double correction = std::sqrt(1.0 - std::pow(double(o.beta2), double(t))) / (1.0 - std::pow(double(o.beta1), double(t)));
+  return {lr, o.beta1, o.beta2, o.epsilon, static_cast<float>(lr * correction)};
+}
+
 OptimizerConfig::Schedule parse_schedule(const std::string& s) {
   if (s == "constant") return OptimizerConfig::kConstant;
   if (s == "cosine") return OptimizerConfig::kCosine;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "pipeline/tensor.h"
+#include "trainer/kernels_math.h"
 #include "trainer/model_spec.h"
 
 namespace stoker {
@@ -44,6 +45,9 @@ struct OptimizerConfig {
 };
 // The learning rate of the update that follows `applied` applied updates (0 for the first).
 float learning_rate_at(const OptimizerConfig& o, std::int64_t applied);
+// Keras' Adam parameters for update number t (1 for the first): the scheduled learning rate and
+// the bias-corrected step size alpha, computed once per update on the host.
+kmath::AdamParams adam_params(const OptimizerConfig& o, std::int64_t t);
 // "constant" or "cosine"; throws kInvalidArgument naming the choices otherwise.
 OptimizerConfig::Schedule parse_schedule(const std::string& s);
 

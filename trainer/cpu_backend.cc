@@ -127,10 +127,7 @@ class CpuBackend final : public Backend {
     if (!scaler_.update(finite)) return false;
     ++t_;
     const OptimizerConfig& o = cfg_.optimizer;
-    const float lr = learning_rate_at(o, t_ - 1);
-    kmath::AdamParams ap{lr, o.beta1, o.beta2, o.epsilon, 0.f};
-    ap.alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
-                                  (1.0 - std::pow(double(o.beta1), double(t_))));
+    const kmath::AdamParams ap = adam_params(o, t_);
     arena_.execute([&] {
       for (std::size_t p = 0; p < params_.size(); ++p) {
         tbb::parallel_for(tbb::blocked_range<std::size_t>(0, params_[p].size(), 1 << 14), [&](const auto& r) {
@@ -138,7 +135,7 @@ class CpuBackend final : public Backend {
           for (std::size_t i = r.begin(); i < r.end(); ++i) {
             const float g = kmath::unscale(grads_[p][i], inv);
             if (o.kind == OptimizerConfig::kAdam) kmath::adam_update(&params_[p][i], &m_[p][i], &v_[p][i], g, ap);
-            else kmath::sgd_update(&params_[p][i], &m_[p][i], g, lr, o.momentum);
+            else kmath::sgd_update(&params_[p][i], &m_[p][i], g, ap.lr, o.momentum);
           }
         });
       }

@@ -248,14 +248,11 @@ class CudaBackend final : public Backend {
     if (!scaler_.update(host_flag == 0)) return false;
     ++t_;
     const OptimizerConfig& o = cfg_.optimizer;
-    const float lr = learning_rate_at(o, t_ - 1);
+    const kmath::AdamParams ap = adam_params(o, t_);
     if (o.kind == OptimizerConfig::kAdam) {
-      const float alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(double(o.beta2), double(t_))) /
-                                             (1.0 - std::pow(double(o.beta1), double(t_))));
-      ck::adam(w_.get<float>(), m_.get<float>(), v_.get<float>(), g_.get<float>(), ptotal_, inv, lr, o.beta1,
-               o.beta2, o.epsilon, alpha, stream_);
+      ck::adam(w_.get<float>(), m_.get<float>(), v_.get<float>(), g_.get<float>(), ptotal_, inv, ap, stream_);
     } else {
-      ck::sgd(w_.get<float>(), m_.get<float>(), g_.get<float>(), ptotal_, inv, lr, o.momentum, stream_);
+      ck::sgd(w_.get<float>(), m_.get<float>(), g_.get<float>(), ptotal_, inv, ap.lr, o.momentum, stream_);
     }
     if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
     STOKER_CUDA_CHECK(cudaGetLastError());

@@ -121,9 +121,9 @@ void accumulate(const void* src, int ct, float* g, std::int64_t n, cudaStream_t 
 void check_finite(const float* g, std::int64_t n, int* flag, cudaStream_t s) {
   k_check_finite<<<blocks_for(n), kThreads, 0, s>>>(g, n, flag);
 }
-void adam(float* w, float* m, float* v, const float* g, std::int64_t n, float inv, float lr, float b1, float b2,
-          float eps, float alpha, cudaStream_t s) {
-  k_adam<<<blocks_for(n), kThreads, 0, s>>>(w, m, v, g, n, inv, kmath::AdamParams{lr, b1, b2, eps, alpha});
+void adam(float* w, float* m, float* v, const float* g, std::int64_t n, float inv, const kmath::AdamParams& p,
+          cudaStream_t s) {
+  k_adam<<<blocks_for(n), kThreads, 0, s>>>(w, m, v, g, n, inv, p);
 }
 void sgd(float* w, float* vel, const float* g, std::int64_t n, float inv, float lr, float mom, cudaStream_t s) {
   k_sgd<<<blocks_for(n), kThreads, 0, s>>>(w, vel, g, n, inv, lr, mom);

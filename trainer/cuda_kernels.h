@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "trainer/kernels_math.h"
+
 namespace stoker::cuda_kernels {
 
 // dst[i] = round(src[i] * scale) for n elements; src uint8 (src_u8) or float32.
@@ -34,8 +36,8 @@ void softmax_xent(const float* logits, int classes, std::int64_t n, const void* 
 void accumulate(const void* src, int ct, float* grads, std::int64_t n, cudaStream_t s);
 // *flag = 1 if any grads[i] is not finite (flag zeroed by the caller).
 void check_finite(const float* grads, std::int64_t n, int* flag, cudaStream_t s);
-void adam(float* w, float* m, float* v, const float* g, std::int64_t n, float inv_scale, float lr, float beta1,
-          float beta2, float eps, float alpha, cudaStream_t s);
+void adam(float* w, float* m, float* v, const float* g, std::int64_t n, float inv_scale, const kmath::AdamParams& p,
+          cudaStream_t s);
 void sgd(float* w, float* vel, const float* g, std::int64_t n, float inv_scale, float lr, float momentum, cudaStream_t s);
 
 }  // namespace stoker::cuda_kernels

@@ -36,6 +36,18 @@ TEST(LearningRateSchedule, CosineMatchesKerasCosineDecay) {
   EXPECT_FLOAT_EQ(learning_rate_at(o, 5000), 0.001f);  // held after decay_steps
 }
 
+TEST(LearningRateSchedule, AdamStepSizeIsTheScheduledRateBiasCorrected) {
+  OptimizerConfig o;
+  o.schedule = OptimizerConfig::kCosine;
+  o.decay_steps = 4;
+  for (std::int64_t t : {1, 3, 10}) {
+    const kmath::AdamParams p = adam_params(o, t);
+    EXPECT_FLOAT_EQ(p.lr, learning_rate_at(o, t - 1));
+    const double b1 = o.beta1, b2 = o.beta2;  // Keras defaults 0.9, 0.999 as float
+    EXPECT_NEAR(p.alpha, p.lr * std::sqrt(1 - std::pow(b2, double(t))) / (1 - std::pow(b1, double(t))), 1e-9);
+  }
+}
+
 TEST(LearningRateSchedule, CosineWithoutDecayStepsIsRefused) {
   TrainerConfig cfg{.backend = "cpu"};
   cfg.optimizer.schedule = OptimizerConfig::kCosine;
