@@ -16,6 +16,7 @@
 
 #include "device/cuda_check.h"
 #include "pipeline/error.h"
+#include "pipeline/stage.h"
 #include "pipeline/tensor.h"
 
 namespace stoker {
@@ -26,11 +27,7 @@ constexpr std::size_t kMaxTimingEvents = 64;  // bounds the timing events in fli
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
 
-std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
+using detail::now_ns;
 
 #if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
 constexpr bool kBuiltWithCuda = true;
@@ -221,7 +218,7 @@ DeviceBatch FeederState::make_batch(Queued&& q, std::shared_ptr<FeederState> sel
 void FeederState::wait(int buffer, StreamHandle compute) {
 #if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
   if (!cuda) return;
-  STOKER_CUDA_CHECK(cudaStreamWaitEvent(compute, buffers[static_cast<std::size_t>(buffer)].ready.get(), 0));
+  buffers[static_cast<std::size_t>(buffer)].ready.make_wait(compute);
   // Idle time of `compute` between the last release on it and this batch's start: the input stall.
   std::lock_guard lock(mu);
   if (last_release_ && last_release_stream_ == compute) {

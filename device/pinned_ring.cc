@@ -10,6 +10,7 @@
 
 #include "device/cuda_check.h"
 #include "device/cuda_resources.h"
+#include "pipeline/dataset.h"
 #include "pipeline/error.h"
 #include "pipeline/tensor.h"
 
@@ -171,9 +172,7 @@ RingStats PinnedRing::stats() const {
 
 std::size_t PinnedRing::slot_bytes_for(const Element& row, std::int64_t batch_size) {
   if (batch_size < 1) throw Error(ErrorCode::kInvalidArgument, "slot_bytes_for: batch_size must be >= 1");
-  std::size_t total = 0;
-  for (const Tensor& t : row) total += round_up(t.nbytes() * static_cast<std::size_t>(batch_size), kAlign);
-  return total;
+  return batch_storage_bytes(row, batch_size);
 }
 
 }  // namespace stoker

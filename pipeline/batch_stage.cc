@@ -37,6 +37,21 @@ struct BatchLayout {
     }
   }
 
+  // Whether `e`'s components have this layout's dtypes and row shapes.
+  bool matches(const Element& e) const {
+    if (e.size() != dtypes.size()) return false;
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      if (e[k].dtype() != dtypes[k] || !(e[k].shape() == row_shapes[k])) return false;
+    }
+    return true;
+  }
+  static void describe(const Element& e, std::vector<DType>& d, std::vector<Shape>& s) {
+    for (const Tensor& t : e) {
+      d.push_back(t.dtype());
+      s.push_back(t.shape());
+    }
+  }
+
   Element make(const std::shared_ptr<std::byte>& storage, std::int64_t rows) const {
     Element out;
     for (std::size_t k = 0; k < dtypes.size(); ++k) {
@@ -116,13 +131,10 @@ class BatchIterator final : public StageIterator {
 
  private:
   void start_batch(const Element& e) {
-    std::vector<DType> dtypes;
-    std::vector<Shape> shapes;
-    for (const Tensor& t : e) {
-      dtypes.push_back(t.dtype());
-      shapes.push_back(t.shape());
-    }
-    if (!layout_ || layout_->dtypes != dtypes || layout_->row_shapes != shapes) {
+    if (!layout_ || !layout_->matches(e)) {  // the layout is built once per shape, not per batch
+      std::vector<DType> dtypes;
+      std::vector<Shape> shapes;
+      BatchLayout::describe(e, dtypes, shapes);
       layout_.emplace(dtypes, shapes, n_->size_);
     }
     storage_ = allocate_batch(rt_, counters_, layout_->total, n_->name());
@@ -130,6 +142,7 @@ class BatchIterator final : public StageIterator {
   }
 
   void check_same(const Element& e, std::int64_t record) const {
+    if (layout_->matches(e)) return;
     if (e.size() != layout_->dtypes.size()) {
       throw shape_error("batch", record, "element has " + std::to_string(e.size()) + " components but the batch's first has " +
                                              std::to_string(layout_->dtypes.size()));
@@ -223,10 +236,7 @@ class PaddedBatchIterator final : public StageIterator {
     }
     std::vector<DType> dtypes;
     std::vector<Shape> shapes;
-    for (const Tensor& t : held_[0]) {
-      dtypes.push_back(t.dtype());
-      shapes.push_back(t.shape());
-    }
+    BatchLayout::describe(held_[0], dtypes, shapes);
     for (const Element& h : held_) {
       for (std::size_t k = 0; k < h.size(); ++k) {
         for (int d = 0; d < shapes[k].rank(); ++d) shapes[k][d] = std::max(shapes[k][d], h[k].shape()[d]);
@@ -289,6 +299,12 @@ Dataset Dataset::batch(std::int64_t batch_size, bool drop_remainder) const {
 Dataset Dataset::padded_batch(std::int64_t batch_size, bool drop_remainder, double padding_value) const {
   if (batch_size < 1) throw Error(ErrorCode::kInvalidArgument, "padded_batch: batch_size must be >= 1");
   return Dataset(std::make_shared<BatchNode>(node_, batch_size, drop_remainder, true, padding_value));
+}
+
+std::size_t batch_storage_bytes(const Element& row, std::int64_t rows) {
+  std::size_t total = 0;
+  for (const Tensor& t : row) total += align_up(t.nbytes() * static_cast<std::size_t>(rows));
+  return total;
 }
 
 }  // namespace stoker

@@ -102,4 +102,9 @@ class Dataset {
   NodePtr node_;
 };
 
+// Bytes of the one allocation batch(rows) asks Options::batch_allocator for, for elements shaped
+// like `row`: each component's rows * row bytes, rounded up to 64 bytes. A BufferAllocator that
+// hands out fixed slots (device/pinned_ring.h) sizes them with this.
+std::size_t batch_storage_bytes(const Element& row, std::int64_t rows);
+
 }  // namespace stoker

@@ -7,13 +7,18 @@
 #include <cstdlib>
 
 namespace stoker {
+namespace {
 
-void MemoryBudget::charge(std::size_t bytes) {
-  std::size_t now = used_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  std::size_t peak = peak_.load(std::memory_order_relaxed);
-  while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+template <class T>
+void raise_peak(std::atomic<T>& peak, T now) {
+  T p = peak.load(std::memory_order_relaxed);
+  while (now > p && !peak.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
   }
 }
+
+}  // namespace
+
+void MemoryBudget::charge(std::size_t bytes) { raise_peak(peak_, used_.fetch_add(bytes, std::memory_order_relaxed) + bytes); }
 
 void MemoryBudget::release(std::size_t bytes) {
   std::size_t before = used_.fetch_sub(bytes, std::memory_order_relaxed);
@@ -24,10 +29,7 @@ void MemoryBudget::release(std::size_t bytes) {
 }
 
 void StageCounters::add_bytes(std::int64_t delta) {
-  std::int64_t now = bytes_held.fetch_add(delta, std::memory_order_relaxed) + delta;
-  std::int64_t peak = peak_bytes.load(std::memory_order_relaxed);
-  while (now > peak && !peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  raise_peak(peak_bytes, bytes_held.fetch_add(delta, std::memory_order_relaxed) + delta);
 }
 
 MemoryCharge::MemoryCharge(MemoryBudget* budget, StageCounters* stage, std::size_t bytes)

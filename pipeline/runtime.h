@@ -8,8 +8,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,7 +37,7 @@ class Runtime {
   tbb::task_arena& arena() { return arena_; }
   MemoryBudget& budget() { return budget_; }
   BufferAllocator& batch_allocator() { return *allocator_; }
-  bool allocator_reserved() const { return allocator_->reserved_bytes() > 0; }
+  bool allocator_reserved() const { return allocator_charge_.bytes() > 0; }
 
   const std::atomic<bool>& cancelled() const { return cancelled_; }
   // Sets the flag, then wakes an allocate() blocked on it (e.g. a pinned ring with every slot leased).
