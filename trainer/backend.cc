@@ -43,8 +43,9 @@ float learning_rate_at(const OptimizerConfig& o, std::int64_t applied) {
 
 kmath::AdamParams adam_params(const OptimizerConfig& o, std::int64_t t) {
   const float lr = learning_rate_at(o, t - 1);
-  const double correction = std::sqrt(1.0 - std::pow(double(o.beta2), double(t))) / (1.0 - std::pow(double(o.beta1), double(t)));
-  return {lr, o.beta1, o.beta2, o.epsilon, static_cast<float>(lr * correction)};
+  const float alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(double(o.beta2), double(t))) /
+                                         (1.0 - std::pow(double(o.beta1), double(t))));
+  return {lr, o.beta1, o.beta2, o.epsilon, alpha};
 }
 
 OptimizerConfig::Schedule parse_schedule(const std::string& s) {
