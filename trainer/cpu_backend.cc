@@ -2,6 +2,7 @@
 #include "trainer/cpu_backend.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <cstring>
@@ -22,8 +23,6 @@
 
 namespace stoker {
 namespace {
-
-std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
 
 // Flush-to-zero and denormals-are-zero for one task's arithmetic, restored when it ends (the TBB
 // thread goes back to its own mode). Adam's moments of weights whose gradient is exactly 0 (inputs
@@ -120,11 +119,17 @@ class CpuBackend final : public Backend {
 
   bool apply_gradients() override {
     const float inv = 1.f / scaler_.scale;
-    bool finite = true;
-    for (const auto& g : grads_) {
-      for (float x : g) finite &= kmath::is_finite(x);
-    }
-    if (!scaler_.update(finite)) return false;
+    std::atomic<bool> finite{true};
+    arena_.execute([&] {
+      for (const auto& g : grads_) {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, g.size(), 1 << 14), [&](const auto& r) {
+          bool ok = true;
+          for (std::size_t i = r.begin(); i < r.end(); ++i) ok &= kmath::is_finite(g[i]);
+          if (!ok) finite.store(false, std::memory_order_relaxed);
+        });
+      }
+    });
+    if (!scaler_.update(finite.load())) return false;
     ++t_;
     const OptimizerConfig& o = cfg_.optimizer;
     const kmath::AdamParams ap = adam_params(o, t_);
@@ -136,11 +141,11 @@ class CpuBackend final : public Backend {
             const float g = kmath::unscale(grads_[p][i], inv);
             if (o.kind == OptimizerConfig::kAdam) kmath::adam_update(&params_[p][i], &m_[p][i], &v_[p][i], g, ap);
             else kmath::sgd_update(&params_[p][i], &m_[p][i], g, ap.lr, o.momentum);
+            if (ctype_) cparams_[p][i] = kmath::round_to(ctype_, params_[p][i]);  // the compute copy, same pass
           }
         });
       }
     });
-    refresh_compute_params();
     return true;
   }
 
@@ -181,6 +186,7 @@ class CpuBackend final : public Backend {
 
  private:
   struct Slot {
+    StepStats stats;  // of this slot's chunk in the last run()
     std::vector<float> cols, dcols, g0, g1;
     std::vector<std::vector<float>> grads;
     std::vector<float*> ptr;  // input of each layer for this chunk (reused; sized once)
@@ -204,7 +210,6 @@ class CpuBackend final : public Backend {
     if (begin < 0 || begin + count > b.n) throw Error(ErrorCode::kInternal, "cpu backend: sample range outside the batch");
     reserve(count);
     const int chunks = static_cast<int>(std::min<std::int64_t>(slots_, count));
-    std::vector<StepStats> stats(static_cast<std::size_t>(chunks));
     std::exception_ptr error;
     std::mutex error_mu;
     arena_.execute([&] {
@@ -212,7 +217,7 @@ class CpuBackend final : public Backend {
         const std::int64_t s0 = count * c / chunks, s1 = count * (c + 1) / chunks;
         FlushDenormals ftz;
         try {
-          stats[static_cast<std::size_t>(c)] = run_chunk(b, begin, s0, s1 - s0, train, loss_weight, step, slot_[static_cast<std::size_t>(c)]);
+          slot_[static_cast<std::size_t>(c)].stats = run_chunk(b, begin, s0, s1 - s0, train, loss_weight, step, slot_[static_cast<std::size_t>(c)]);
         } catch (...) {
           std::lock_guard lock(error_mu);
           if (!error) error = std::current_exception();
@@ -227,7 +232,7 @@ class CpuBackend final : public Backend {
       std::rethrow_exception(error);
     }
     StepStats total;
-    for (const auto& s : stats) total += s;
+    for (int c = 0; c < chunks; ++c) total += slot_[static_cast<std::size_t>(c)].stats;
     if (train) {
       // Reduce the chunks' weight gradients in chunk order (deterministic for a given thread count).
       arena_.execute([&] {
@@ -275,8 +280,8 @@ class CpuBackend final : public Backend {
       const LayerSpec& ls = spec_.layers()[l];
       const LayerShape& sh = shapes_[l];
       const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
-      if (ls.kind == LayerKind::kFlatten) {
-        ptr[l + 1] = ptr[l];
+      if (ls.kind == LayerKind::kFlatten || (ls.kind == LayerKind::kDropout && !train)) {
+        ptr[l + 1] = ptr[l];  // passes its input through (dropout is the identity in inference)
         continue;
       }
       float* y = act_[l + 1].data() + off * osz;
@@ -297,10 +302,6 @@ class CpuBackend final : public Backend {
           std::uint8_t* mask = mask_[l].data() + off * osz;
           const float keep = 1.f - ls.rate, inv_keep = 1.f / keep;
           for (std::int64_t i = 0; i < n; ++i) {
-            if (!train) {
-              std::memcpy(y + i * osz, x + i * osz, static_cast<std::size_t>(osz) * 4);
-              continue;
-            }
             for (std::int64_t j = 0; j < osz; ++j) {
               const bool k = kmath::dropout_keep(cfg_.seed, static_cast<int>(l), step, begin + off + i, j, keep);
               mask[i * osz + j] = k;

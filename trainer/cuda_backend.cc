@@ -30,7 +30,6 @@
 #include "trainer/cuda_kernels.h"
 #include "trainer/planner.h"
 
-
 namespace stoker {
 
 bool cuda_backend_available() {
@@ -47,8 +46,6 @@ std::pair<std::size_t, std::size_t> cuda_backend_memory_info() {
 namespace {
 
 namespace ck = cuda_kernels;
-
-std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
 
 // Move-only device allocation; freed without throwing.
 class DevBuf {

@@ -35,6 +35,7 @@ struct LayerSpec {
 
 // Height, width, channels of one sample (flattened vectors: [1, 1, n]).
 using Hwc = std::array<std::int64_t, 3>;
+inline std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
 
 struct LayerShape {
   Hwc in, out;

@@ -19,8 +19,6 @@ std::string human(std::size_t b) {
   return os.str();
 }
 
-std::int64_t numel(const Hwc& s) { return s[0] * s[1] * s[2]; }
-
 }  // namespace
 
 std::int64_t conv_group_size(std::int64_t cols_per_sample) {

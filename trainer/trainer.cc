@@ -150,6 +150,13 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
   return rep;
 }
 
+void Trainer::end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out) {
+  if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+  if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
+  if (options.on_epoch) options.on_epoch(rep);
+  out.push_back(rep);
+}
+
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& options) {
   std::vector<EpochReport> out;
   for (int e = 0; e < options.epochs; ++e) {
@@ -162,10 +169,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
       Iterator it = train.iterator(po);
       rep = fit_epoch(it, options, e);
     }
-    if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
-    if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
-    if (options.on_epoch) options.on_epoch(rep);
-    out.push_back(rep);
+    end_epoch(rep, options, out);
     if (rep.stopped) break;
   }
   return out;
@@ -176,10 +180,7 @@ std::vector<EpochReport> Trainer::fit(Iterator& train, const FitOptions& options
   for (int e = 0; e < options.epochs; ++e) {
     EpochReport rep = fit_epoch(train, options, e);
     if (rep.steps == 0) break;  // the iterator has ended
-    if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
-    if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
-    if (options.on_epoch) options.on_epoch(rep);
-    out.push_back(rep);
+    end_epoch(rep, options, out);
     if (rep.stopped || options.steps_per_epoch <= 0) break;
   }
   return out;

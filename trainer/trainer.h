@@ -118,6 +118,8 @@ class Trainer {
 
  private:
   BatchView view(const Element& batch) const;
+  // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
+  void end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out);
 
   ModelSpec spec_;
   Hwc input_;
