@@ -48,7 +48,7 @@ class FileListNode final : public DatasetNode {
         auto i = static_cast<std::size_t>(pos_);
         out = Element{path_tensor(l.paths[i]), Tensor::scalar<std::int32_t>(l.labels[i])};
         pos_ += n_->stride_;
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
 

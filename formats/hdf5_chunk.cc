@@ -48,14 +48,6 @@ bool raw_decode_supported(const std::vector<Hdf5FilterSpec>& filters) {
   return true;
 }
 
-void byte_shuffle(const std::byte* in, std::byte* out, std::size_t bytes, std::size_t element_size) {
-  std::size_t n = bytes / element_size;
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t k = 0; k < element_size; ++k) out[k * n + i] = in[i * element_size + k];
-  }
-  std::memcpy(out + n * element_size, in + n * element_size, bytes - n * element_size);
-}
-
 void byte_unshuffle(const std::byte* in, std::byte* out, std::size_t bytes, std::size_t element_size) {
   std::size_t n = bytes / element_size;
   if (element_size == 1) {

@@ -26,8 +26,7 @@ bool raw_decode_supported(const std::vector<Hdf5FilterSpec>& filters);
 void decode_chunk(const std::vector<Hdf5FilterSpec>& filters, unsigned filter_mask, std::span<const std::byte> raw,
                   std::size_t element_size, std::byte* out, std::size_t out_bytes, std::vector<std::byte>& scratch);
 
-// HDF5's shuffle filter and its inverse (byte k of element i <-> position k*n + i).
-void byte_shuffle(const std::byte* in, std::byte* out, std::size_t bytes, std::size_t element_size);
+// Undoes HDF5's shuffle filter (byte k of element i was stored at position k*n + i).
 void byte_unshuffle(const std::byte* in, std::byte* out, std::size_t bytes, std::size_t element_size);
 
 }  // namespace stoker::detail

@@ -222,7 +222,8 @@ void read_vlen_rows(hid_t dset, const Hdf5DatasetMeta& m, std::int64_t lo, std::
 
 struct RawChunk {
   std::int64_t first_row = 0;  // of the chunk in the dataset
-  std::vector<std::byte> bytes;
+  std::unique_ptr<std::byte[]> bytes;  // compressed; not zeroed (H5Dread_chunk fills it under the lock)
+  std::size_t size = 0;
   unsigned mask = 0;
   bool missing = false;  // never written: read through H5Dread (fill value)
   std::optional<Error> error;
@@ -258,7 +259,7 @@ void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte*
               BadList& bad, MemoryBudget* budget, StageCounters* counters) {
   const std::int64_t cr = m.chunk_rows, lo = block.row_begin, hi = block.row_end;
   std::vector<RawChunk> chunks;
-  for (std::int64_t c = lo / cr; c * cr < hi; ++c) chunks.push_back(RawChunk{c * cr, {}, 0, false, std::nullopt});
+  for (std::int64_t c = lo / cr; c * cr < hi; ++c) chunks.push_back(RawChunk{.first_row = c * cr});
   const int rank = m.row_shape.rank() + 1;
   std::size_t raw_total = 0;
   {
@@ -275,11 +276,12 @@ void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte*
         ch.missing = true;
         continue;
       }
-      ch.bytes.resize(nbytes);
+      ch.bytes = std::make_unique_for_overwrite<std::byte[]>(nbytes);
+      ch.size = nbytes;
       std::uint32_t mask = 0;
-      if (H5Dread_chunk(dset, H5P_DEFAULT, offset.data(), &mask, ch.bytes.data()) < 0) {
+      if (H5Dread_chunk(dset, H5P_DEFAULT, offset.data(), &mask, ch.bytes.get()) < 0) {
         ch.error = Error(ErrorCode::kDataLoss, "raw chunk read failed: libhdf5: " + hdf5_error_stack());
-        ch.bytes.clear();
+        ch.bytes.reset();
         continue;
       }
       ch.mask = mask;
@@ -302,28 +304,23 @@ void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte*
         return;
       }
       if (a == ch.first_row && b == ch.first_row + cr) {
-        decode_chunk(m.filters, ch.mask, ch.bytes, esize, out, chunk_bytes, scratch);
+        decode_chunk(m.filters, ch.mask, {ch.bytes.get(), ch.size}, esize, out, chunk_bytes, scratch);
       } else {  // the chunk straddles the block (or the dataset's end): decode whole, keep a part
         whole.resize(chunk_bytes);
-        decode_chunk(m.filters, ch.mask, ch.bytes, esize, whole.data(), chunk_bytes, scratch);
+        decode_chunk(m.filters, ch.mask, {ch.bytes.get(), ch.size}, esize, whole.data(), chunk_bytes, scratch);
         std::memcpy(out, whole.data() + static_cast<std::size_t>(a - ch.first_row) * m.row_bytes,
                     static_cast<std::size_t>(b - a) * m.row_bytes);
       }
     } catch (const Error& e) {
       errors[i] = Error(e.code(), "dataset '" + m.name + "' " + rows_text(a, b) + ": " + e.message(), {});
     }
-    std::vector<std::byte>().swap(ch.bytes);
+    ch.bytes.reset();
   };
-  if (chunks.size() == 1) {
-    std::vector<std::byte> s, w;
-    decode_one(0, s, w);
-  } else {
-    tbb::parallel_for(std::size_t{0}, chunks.size(), [&](std::size_t i) {
-      // Per-thread decode buffers, kept between blocks: at most two chunks per thread.
-      thread_local std::vector<std::byte> scratch, whole;
-      decode_one(i, scratch, whole);
-    });
-  }
+  tbb::parallel_for(std::size_t{0}, chunks.size(), [&](std::size_t i) {
+    // Per-thread decode buffers, kept between blocks: at most two chunks per thread.
+    thread_local std::vector<std::byte> scratch, whole;
+    decode_one(i, scratch, whole);
+  });
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     if (!errors[i]) continue;
     std::int64_t a = std::max(lo, chunks[i].first_row), b = std::min(hi, chunks[i].first_row + cr);

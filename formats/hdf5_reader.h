@@ -53,7 +53,6 @@ struct Hdf5OpenFile {
 std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta);
 
 struct Hdf5Block {
-  std::int64_t id = 0;
   std::int64_t row_begin = 0, row_end = 0;
   std::vector<std::shared_ptr<std::byte>> fixed;  // per dataset (null for vlen): rows in order
   std::vector<std::vector<Tensor>> vlen;           // per dataset (empty for fixed)

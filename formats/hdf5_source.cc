@@ -203,7 +203,7 @@ class Hdf5Iterator final : public StageIterator {
             out[d] = std::move(t);
           }
         }
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
       release_current();
@@ -260,7 +260,6 @@ class Hdf5Iterator final : public StageIterator {
       ++next_block_;
       auto p = std::make_shared<Pending>();
       Hdf5Block& b = p->block;
-      b.id = id;
       b.row_begin = lo;
       b.row_end = hi;
       b.fixed.resize(meta_.datasets.size());

@@ -119,7 +119,7 @@ class IdxNode final : public DatasetNode {
           throw;
         }
         ++index_;
-        counters_.elements_out.fetch_add(1, std::memory_order_relaxed);
+        bump(counters_.elements_out);
         return true;
       }
 
