@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "formats/image_cast.h"
@@ -173,35 +174,39 @@ MapFn normalize(NormalizeOptions o) {
   for (float s : o.std) {
     if (s == 0) throw Error(ErrorCode::kInvalidArgument, "normalize: std must not be 0");
   }
-  return [o](Element e, Rng&) {
+  // y = x * a[k] + b[k] via a 256-entry table per mean/std entry k, built once: one lookup per
+  // value. Channel ch reads table ch (one entry per channel) or table 0 (one for all).
+  struct Tables {
+    std::vector<float> f32;
+    std::vector<std::uint16_t> u16;  // f32 converted to the output type (float16 / bfloat16)
+  };
+  auto t = std::make_shared<Tables>();
+  t->f32.resize(256 * o.mean.size());
+  for (std::size_t k = 0; k < o.mean.size(); ++k) {
+    for (int v = 0; v < 256; ++v) t->f32[k * 256 + static_cast<std::size_t>(v)] = (v * o.scale - o.mean[k]) / o.std[k];
+  }
+  if (o.out != DType::kF32) {
+    t->u16.resize(t->f32.size());
+    for (std::size_t i = 0; i < t->f32.size(); ++i)
+      t->u16[i] = o.out == DType::kF16 ? float_to_half_bits(t->f32[i]) : float_to_bfloat16_bits(t->f32[i]);
+  }
+  return [o, t = std::shared_ptr<const Tables>(std::move(t))](Element e, Rng&) {
     int h, w, c;
     detail::image_dims(e, "normalize", h, w, c);
     if (o.mean.size() != 1 && o.mean.size() != static_cast<std::size_t>(c)) {
       throw Error(ErrorCode::kInvalidArgument, "normalize: " + std::to_string(o.mean.size()) + " means for " +
                                                    std::to_string(c) + " channels", {"normalize"});
     }
-    // y = x * a[c] + b[c], via a 256-entry table per channel: one lookup per value.
-    std::vector<float> lut(static_cast<std::size_t>(256 * c));
-    for (int ch = 0; ch < c; ++ch) {
-      std::size_t k = o.mean.size() == 1 ? 0 : static_cast<std::size_t>(ch);
-      for (int v = 0; v < 256; ++v) lut[static_cast<std::size_t>(ch * 256 + v)] = (v * o.scale - o.mean[k]) / o.std[k];
-    }
+    const std::size_t stride = o.mean.size() == 1 ? 0 : 256;  // table offset per channel
     Tensor out(o.out, e[0].shape());
     const std::uint8_t* in = e[0].data_as<std::uint8_t>();
     const auto n = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
-    if (o.out == DType::kF32) {
-      float* d = out.mutable_data_as<float>();
+    auto apply = [&](auto* d, const auto& lut) {
       for (std::size_t i = 0; i < n; ++i)
-        for (int ch = 0; ch < c; ++ch) d[i * c + ch] = lut[static_cast<std::size_t>(ch * 256 + in[i * c + ch])];
-    } else {
-      // Converting the table once keeps the per-pixel work a lookup.
-      std::vector<std::uint16_t> lut16(lut.size());
-      for (std::size_t i = 0; i < lut.size(); ++i)
-        lut16[i] = o.out == DType::kF16 ? float_to_half_bits(lut[i]) : float_to_bfloat16_bits(lut[i]);
-      auto* d = out.mutable_data_as<std::uint16_t>();
-      for (std::size_t i = 0; i < n; ++i)
-        for (int ch = 0; ch < c; ++ch) d[i * c + ch] = lut16[static_cast<std::size_t>(ch * 256 + in[i * c + ch])];
-    }
+        for (int ch = 0; ch < c; ++ch) d[i * c + ch] = lut[static_cast<std::size_t>(ch) * stride + in[i * c + ch]];
+    };
+    if (o.out == DType::kF32) apply(out.mutable_data_as<float>(), t->f32);
+    else apply(out.mutable_data_as<std::uint16_t>(), t->u16);
     e[0] = std::move(out);
     return e;
   };
