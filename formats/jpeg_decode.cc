@@ -91,8 +91,7 @@ JpegHeader header_with(ThreadState& st, const std::uint8_t* data, std::size_t si
                           &hd.colorspace) != 0) {
     std::string msg = tjGetErrorStr2(h);
     st.discard();
-    ErrorCode code = detail::jpeg_fatal_code(msg);
-    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG header: ") + msg, ctx);
+    detail::throw_jpeg_fatal(msg, ctx, "corrupt JPEG header: ");
   }
   if (hd.width <= 0 || hd.height <= 0) {
     throw Error(ErrorCode::kDataLoss, "JPEG header has a zero dimension", ctx);
@@ -128,16 +127,8 @@ void decompress(ThreadState& st, const std::uint8_t* data, std::size_t size, std
   const bool warning = tjGetErrorCode(h) == TJERR_WARNING;
   st.discard();
   ErrorContext ctx{kStage, source};
-  if (!warning) {
-    ErrorCode code = detail::jpeg_fatal_code(msg);
-    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG: ") + msg, ctx);
-  }
-  std::string low = msg;
-  std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  if (low.find("premature end") != std::string::npos) {
-    throw Error(ErrorCode::kDataLoss, "truncated JPEG (" + msg + ")", ctx);
-  }
-  if (strict) throw Error(ErrorCode::kDataLoss, "damaged JPEG (strict mode): " + msg, ctx);
+  if (!warning) detail::throw_jpeg_fatal(msg, ctx);
+  detail::check_jpeg_warning(msg, strict, ctx);
 }
 
 Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,

@@ -4,6 +4,7 @@
 #include "formats/jpeg_window.h"
 
 #include <algorithm>
+#include <cctype>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -148,11 +149,18 @@ void cmyk_to(std::uint8_t* p, std::size_t pixels, int c) {
   }
 }
 
-ErrorCode jpeg_fatal_code(const std::string& message) {
+void throw_jpeg_fatal(const std::string& message, const ErrorContext& ctx, const char* corrupt) {
   for (const char* k : {"Unsupported JPEG data precision", "Unsupported JPEG process", "Unsupported color conversion"}) {
-    if (message.find(k) != std::string::npos) return ErrorCode::kUnsupported;
+    if (message.find(k) != std::string::npos) throw Error(ErrorCode::kUnsupported, "unsupported JPEG: " + message, ctx);
   }
-  return ErrorCode::kDataLoss;
+  throw Error(ErrorCode::kDataLoss, corrupt + message, ctx);
+}
+
+void check_jpeg_warning(const std::string& message, bool strict, const ErrorContext& ctx) {
+  std::string low = message;
+  std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (low.find("premature end") != std::string::npos) throw Error(ErrorCode::kDataLoss, "truncated JPEG (" + message + ")", ctx);
+  if (strict) throw Error(ErrorCode::kDataLoss, "damaged JPEG (strict mode): " + message, ctx);
 }
 
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
@@ -173,17 +181,10 @@ void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, i
   }
   ErrorContext ctx{"decode_jpeg", source};
   if (r != Result::kOk) {
-    std::string msg = d.err.message;
     if (r != Result::kFatal) throw Error(ErrorCode::kInternal, "window buffer too small", ctx);
-    ErrorCode code = jpeg_fatal_code(msg);
-    throw Error(code, (code == ErrorCode::kUnsupported ? "unsupported JPEG: " : "corrupt JPEG: ") + msg, ctx);
+    throw_jpeg_fatal(d.err.message, ctx);
   }
-  if (d.err.warned) {
-    std::string msg = d.err.message, low = msg;
-    std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    if (low.find("premature end") != std::string::npos) throw Error(ErrorCode::kDataLoss, "truncated JPEG (" + msg + ")", ctx);
-    if (strict) throw Error(ErrorCode::kDataLoss, "damaged JPEG (strict mode): " + msg, ctx);
-  }
+  if (d.err.warned) check_jpeg_warning(d.err.message, strict, ctx);
   if (cmyk) cmyk_to(buf.data.get(), static_cast<std::size_t>(win.w) * static_cast<std::size_t>(win.h), channels);
 }
 

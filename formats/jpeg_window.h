@@ -24,9 +24,14 @@ struct JpegWindow {
 // the window to the left to an iMCU boundary: on return `win` holds the window actually decoded
 // (buf is win.h rows of win.w * channels bytes). Applies decode_jpeg's warning policy; throws
 // stoker::Error (kDataLoss, kUnsupported) with `source` in the context.
-// The code for a fatal libjpeg/TurboJPEG message: kUnsupported for valid JPEG flavours this build
-// cannot decode (12-bit, lossless, ...), kDataLoss for everything else (corrupt data).
-ErrorCode jpeg_fatal_code(const std::string& message);
+// decode_jpeg's error policy, for both decoders. A fatal libjpeg/TurboJPEG message throws
+// kUnsupported ("unsupported JPEG: ...") for valid flavours this build cannot decode (12-bit,
+// lossless, ...), else kDataLoss prefixed by `corrupt`.
+[[noreturn]] void throw_jpeg_fatal(const std::string& message, const ErrorContext& ctx,
+                                   const char* corrupt = "corrupt JPEG: ");
+// A warning throws kDataLoss when it reports truncation ("premature end"), or any warning when
+// `strict`; otherwise the decoded image stands.
+void check_jpeg_warning(const std::string& message, bool strict, const ErrorContext& ctx);
 
 // In place: CMYK (Adobe, inverted: 255 = no ink) -> RGB (channels = 3) or gray (channels = 1).
 void cmyk_to(std::uint8_t* p, std::size_t pixels, int channels);
