@@ -175,14 +175,14 @@ LabeledData open_folder(const DataSpec& spec) {
   o.color = spec.gray ? JpegColor::kGray : JpegColor::kRGB;
   o.height = static_cast<int>(d.height);
   o.width = static_cast<int>(d.width);
-  const std::string root = spec.path;
-  d.make = [root, o, rows = d.rows](std::size_t shuffle_buffer) {
-    Dataset ds = image_folder(root);
+  d.count_classes = [n = static_cast<int>(list.classes.size())] { return n; };
+  // The listing made above is the source: the folder is walked once per open.
+  d.make = [listed = image_folder(std::move(list)), o, rows = d.rows](std::size_t shuffle_buffer) {
+    Dataset ds = listed;
     // Shuffle the (path, label) list: tens of bytes per file, so the whole list fits.
     if (shuffle_buffer > 0) ds = ds.shuffle(static_cast<std::size_t>(std::min<std::int64_t>(rows, 1 << 22)));
     return ds.map(decode_jpeg(o), MapOptions{.name = "decode_jpeg"});
   };
-  d.count_classes = [n = static_cast<int>(list.classes.size())] { return n; };
   return d;
 }
 

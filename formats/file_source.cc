@@ -207,7 +207,10 @@ ImageFolderListing list_image_folder(const std::string& root, const ImageFolderO
 }
 
 Dataset image_folder(std::string root, ImageFolderOptions options) {
-  ImageFolderListing l = list_image_folder(root, options);
+  return image_folder(list_image_folder(root, options));
+}
+
+Dataset image_folder(ImageFolderListing l) {
   auto list = std::make_shared<FileList>(FileList{std::move(l.paths), std::move(l.labels)});
   return Dataset(std::make_shared<FileListNode>(std::move(list), "image_folder", 0, 1));
 }

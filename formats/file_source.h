@@ -45,6 +45,8 @@ ImageFolderListing list_image_folder(const std::string& root, const ImageFolderO
 
 // Elements (path int8 [n], label int32 []) for every file under root/<class>/, label = class index.
 Dataset image_folder(std::string root, ImageFolderOptions options = {});
+// The same source over a listing already made by list_image_folder (no second walk of the tree).
+Dataset image_folder(ImageFolderListing listing);
 
 // Elements (path, label) for the given files, in order. labels.size() must equal paths.size().
 Dataset files(std::vector<std::string> paths, std::vector<std::int32_t> labels);
