@@ -38,30 +38,6 @@ std::string find_idx(const std::string& dir, const std::string& stem) {
   return "";
 }
 
-// Appends every element of `ds` (image, label) to <prefix>/images and <prefix>/labels.
-std::int64_t write_pairs(Hdf5Writer& w, const std::string& prefix, Dataset ds, const Shape& row_shape,
-                         const Args& args, int threads) {
-  const std::size_t row_bytes = static_cast<std::size_t>(row_shape.num_elements());
-  const Hdf5DatasetOptions storage = hdf5_storage(args, row_bytes);
-  w.create(prefix + "/images", DType::kU8, row_shape, storage);
-  w.create(prefix + "/labels", DType::kI32, Shape{}, storage);
-  Iterator it = ds.batch(write_block_rows(storage, row_bytes)).prefetch(1).iterator({.num_threads = threads, .memory_budget = kBudget});
-  Element b;
-  while (it.next(b)) {
-    Tensor labels = b[1];
-    if (labels.dtype() != DType::kI32) {
-      Tensor l32(DType::kI32, Shape{labels.shape()[0]});
-      for (std::int64_t i = 0; i < labels.shape()[0]; ++i) {
-        l32.mutable_data_as<std::int32_t>()[i] = static_cast<std::int32_t>(labels.data_as<std::int64_t>()[i]);
-      }
-      labels = l32;
-    }
-    w.append(prefix + "/images", b[0]);
-    w.append(prefix + "/labels", labels);
-  }
-  return w.rows(prefix + "/labels");
-}
-
 int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads) {
   struct Split {
     const char* prefix;
@@ -79,7 +55,9 @@ int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args,
     Iterator probe = ds.take(1).iterator({.num_threads = 1, .memory_budget = 16 << 20});
     auto first = probe.next();
     if (!first) throw Error(ErrorCode::kDataLoss, "no records", {"convert", images, std::nullopt});
-    const std::int64_t rows = write_pairs(w, s.prefix, ds, (*first)[0].shape(), args, threads);
+    const Shape row = (*first)[0].shape();
+    const std::int64_t rows = write_labeled_images(w, std::string(s.prefix) + "/images", std::string(s.prefix) + "/labels", ds, row,
+                                                   hdf5_storage(args, static_cast<std::size_t>(row.num_elements())), threads);
     std::printf("%s: %lld rows of %s uint8 from %s\n", s.prefix, static_cast<long long>(rows),
                 (*first)[0].shape().to_string().c_str(), images.c_str());
     ++written;
@@ -98,18 +76,8 @@ int folder_to_hdf5(const std::string& in, const std::string& out, const Args& ar
   LabeledData data = open_labeled(spec);
   Hdf5Writer w(out);
   const Shape row{data.height, data.width, data.channels};
-  const Hdf5DatasetOptions storage = hdf5_storage(args, static_cast<std::size_t>(row.num_elements()));
-  w.create(images, DType::kU8, row, storage);
-  w.create(labels, DType::kI32, Shape{}, storage);
-  Iterator it = data.make(0)
-                    .batch(write_block_rows(storage, static_cast<std::size_t>(row.num_elements())))
-                    .prefetch(1)
-                    .iterator({.num_threads = threads, .memory_budget = kBudget});
-  Element b;
-  while (it.next(b)) {
-    w.append(images, b[0]);
-    w.append(labels, b[1]);
-  }
+  write_labeled_images(w, images, labels, data.make(0), row,
+                       hdf5_storage(args, static_cast<std::size_t>(row.num_elements())), threads);
   // The class folder names, one row per label (vlen bytes, as h5py writes strings' bytes).
   const std::string class_names = images.substr(0, images.rfind('/') == std::string::npos ? 0 : images.rfind('/')) + "/class_names";
   w.create_bytes(class_names);

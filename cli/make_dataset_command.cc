@@ -34,18 +34,8 @@ Dataset synth_rows(const SynthSpec& s, std::int64_t begin, std::int64_t end) {
 
 void write_hdf5_split(Hdf5Writer& w, const std::string& split, const SynthSpec& s, std::int64_t begin, std::int64_t end,
                       const Hdf5DatasetOptions& storage, int threads) {
-  const std::size_t row_bytes = static_cast<std::size_t>(s.height) * s.width * s.channels;
-  w.create("/" + split + "/images", DType::kU8, Shape{s.height, s.width, s.channels}, storage);
-  w.create("/" + split + "/labels", DType::kI32, Shape{}, storage);
-  Iterator it = synth_rows(s, begin, end)
-                    .batch(write_block_rows(storage, row_bytes))
-                    .prefetch(1)
-                    .iterator({.num_threads = threads, .memory_budget = kBudget});
-  Element b;
-  while (it.next(b)) {
-    w.append("/" + split + "/images", b[0]);
-    w.append("/" + split + "/labels", b[1]);
-  }
+  write_labeled_images(w, "/" + split + "/images", "/" + split + "/labels", synth_rows(s, begin, end),
+                       Shape{s.height, s.width, s.channels}, storage, threads);
 }
 
 void write_jpeg_split(const std::string& root, const SynthSpec& s, std::int64_t begin, std::int64_t end, int quality,

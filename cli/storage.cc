@@ -27,6 +27,21 @@ std::int64_t write_block_rows(const Hdf5DatasetOptions& storage, std::size_t row
   return std::max<std::int64_t>(1, want / chunk) * chunk;
 }
 
+std::int64_t write_labeled_images(Hdf5Writer& w, const std::string& images, const std::string& labels, const Dataset& ds,
+                                  const Shape& row, const Hdf5DatasetOptions& storage, int threads) {
+  constexpr std::size_t kBudget = std::size_t{256} << 20;
+  const auto row_bytes = static_cast<std::size_t>(row.num_elements());
+  w.create(images, DType::kU8, row, storage);
+  w.create(labels, DType::kI32, Shape{}, storage);
+  Iterator it = ds.batch(write_block_rows(storage, row_bytes)).prefetch(1).iterator({.num_threads = threads, .memory_budget = kBudget});
+  Element b;
+  while (it.next(b)) {
+    w.append(images, b[0]);
+    w.append(labels, b[1]);
+  }
+  return w.rows(labels);
+}
+
 std::string class_dir_name(int label, int classes) {
   const int width = static_cast<int>(std::to_string(std::max(classes - 1, 0)).size());
   std::string s = std::to_string(label);

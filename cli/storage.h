@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "formats/hdf5_writer.h"
+#include "pipeline/dataset.h"
 
 namespace stoker::cli {
 
@@ -17,6 +18,11 @@ Hdf5DatasetOptions hdf5_storage(const Args& args, std::size_t row_bytes);
 
 // Rows per write block: whole chunks, about 4 MiB.
 std::int64_t write_block_rows(const Hdf5DatasetOptions& storage, std::size_t row_bytes);
+
+// Creates `images` (uint8, rows shaped `row`) and `labels` (int32) and appends every (image, label)
+// of `ds` in write blocks, streaming through a 256 MiB pipeline; returns the rows written.
+std::int64_t write_labeled_images(Hdf5Writer& w, const std::string& images, const std::string& labels, const Dataset& ds,
+                                  const Shape& row, const Hdf5DatasetOptions& storage, int threads);
 
 // "3" for 10 classes, "03" for 12: zero-padded so a folder listing sorts classes by label.
 std::string class_dir_name(int label, int classes);
