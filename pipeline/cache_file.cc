@@ -85,34 +85,24 @@ void CacheWriter::finish() {
 
 int CacheWriter::fd() const { return ::fileno(file_); }
 
-bool cache_file_complete(const std::string& path) {
+std::unique_ptr<CacheReader> CacheReader::open_if_complete(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = false;
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  char head[sizeof kMagic], tail[sizeof kEnd];
-  if (size >= static_cast<off_t>(kHeaderBytes + kFooterBytes) && ::pread(fd, head, sizeof head, 0) == sizeof head &&
-      ::pread(fd, tail, sizeof tail, size - static_cast<off_t>(kFooterBytes)) == sizeof tail) {
-    ok = std::memcmp(head, kMagic, sizeof kMagic) == 0 && std::memcmp(tail, kEnd, sizeof kEnd) == 0;
+  if (fd < 0) return nullptr;
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  char head[kHeaderBytes], foot[kFooterBytes];
+  const bool complete = size >= static_cast<off_t>(kHeaderBytes + kFooterBytes) &&
+                        ::pread(fd, head, sizeof head, 0) == sizeof head &&
+                        ::pread(fd, foot, sizeof foot, size - static_cast<off_t>(kFooterBytes)) == sizeof foot &&
+                        std::memcmp(head, kMagic, sizeof kMagic) == 0 && std::memcmp(foot, kEnd, sizeof kEnd) == 0;
+  if (!complete) {
+    ::close(fd);
+    return nullptr;
   }
-  ::close(fd);
-  return ok;
-}
-
-std::unique_ptr<CacheReader> CacheReader::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::kNotFound, std::string("cannot open cache file: ") + std::strerror(errno), {"cache", path});
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  char head[sizeof kMagic];
   std::uint32_t version = 0;
-  char tail[sizeof kEnd];
   std::uint64_t count = 0;
-  bool ok = size >= static_cast<off_t>(kHeaderBytes + kFooterBytes) && ::pread(fd, head, sizeof head, 0) == sizeof head &&
-            ::pread(fd, &version, sizeof version, sizeof kMagic) == sizeof version &&
-            ::pread(fd, tail, sizeof tail, size - static_cast<off_t>(kFooterBytes)) == sizeof tail &&
-            ::pread(fd, &count, sizeof count, size - static_cast<off_t>(sizeof count)) == sizeof count &&
-            std::memcmp(head, kMagic, sizeof kMagic) == 0 && std::memcmp(tail, kEnd, sizeof kEnd) == 0;
-  if (!ok || version != kVersion) {
+  std::memcpy(&version, head + sizeof kMagic, sizeof version);
+  std::memcpy(&count, foot + kFooterBytes - sizeof count, sizeof count);
+  if (version != kVersion) {
     ::close(fd);
     throw Error(ErrorCode::kDataLoss, "not a complete stoker cache file (bad header or footer); delete it to rebuild",
                 {"cache", path});

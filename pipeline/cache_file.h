@@ -49,8 +49,9 @@ class CacheWriter {
 // replay one file.
 class CacheReader {
  public:
-  // Opens and validates a published cache file; throws stoker::Error (NotFound, DataLoss).
-  static std::unique_ptr<CacheReader> open(const std::string& path);
+  // Opens a published cache file: nullptr when `path` is missing or has no intact header and
+  // footer (an unpublished or cut file, to be rebuilt); kDataLoss for another format version.
+  static std::unique_ptr<CacheReader> open_if_complete(const std::string& path);
   // Reads a file still owned by a writer (a spill): `fd` stays owned by the caller.
   CacheReader(int fd, std::uint64_t count, std::string name);
   ~CacheReader();
@@ -73,8 +74,5 @@ class CacheReader {
   std::vector<char> buf_;
   std::size_t buf_pos_ = 0, buf_len_ = 0;
 };
-
-// True when `path` holds a complete, published cache file.
-bool cache_file_complete(const std::string& path);
 
 }  // namespace stoker::detail

@@ -109,9 +109,8 @@ class MemoryCacheIterator final : public StageIterator {
 class FileCacheIterator final : public StageIterator {
  public:
   FileCacheIterator(const IterationContext& ctx, const CacheNode* n) : StageIterator(ctx, n) {
-    if (detail::cache_file_complete(n->path_)) {
-      reader_ = CacheReader::open(n->path_);
-    } else {
+    reader_ = CacheReader::open_if_complete(n->path_);
+    if (!reader_) {
       writer_ = std::make_unique<CacheWriter>(n->path_);
       input_ = n->input_->make_iterator(ctx);
     }
