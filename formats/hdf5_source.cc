@@ -182,9 +182,7 @@ class Hdf5Iterator final : public StageIterator {
         if (bad_ < b.bad.size() && r >= b.bad[bad_].begin) {
           const Hdf5Block::Bad& bad = b.bad[bad_++];
           row_ = bad.end;
-          bool skip = true;
-          for (std::int64_t k = r; k < bad.end && skip; ++k) skip = rt_.skip_error(counters_, bad.error);
-          if (!skip) throw bad.error;
+          if (r < bad.end && !rt_.skip_error(counters_, bad.error, static_cast<std::uint64_t>(bad.end - r))) throw bad.error;
           continue;
         }
         ++row_;

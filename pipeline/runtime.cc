@@ -60,19 +60,18 @@ StageCounters& Runtime::counters(const void* key, const std::string& name) {
   return *slot;
 }
 
-void Runtime::log_error(const std::string& message) {
-  std::lock_guard lock(mu_);
-  ++errors_seen_;
-  if (first_errors_.size() < options_.max_logged_errors) first_errors_.push_back(message);
-}
-
-bool Runtime::skip_error(StageCounters& stage, const Error& error) {
-  log_error(error.what());
-  if (options_.error_policy != ErrorPolicy::kSkip) return false;
-  stage.skipped.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard lock(mu_);
-  ++skipped_;
-  return true;
+bool Runtime::skip_error(StageCounters& stage, const Error& error, std::uint64_t rows) {
+  const bool skip = options_.error_policy == ErrorPolicy::kSkip;
+  const std::uint64_t logged = skip ? rows : 1;
+  {
+    std::lock_guard lock(mu_);
+    errors_seen_ += logged;
+    for (std::uint64_t i = 0; i < logged && first_errors_.size() < options_.max_logged_errors; ++i) {
+      first_errors_.emplace_back(error.what());
+    }
+  }
+  if (skip) stage.skipped.fetch_add(rows, std::memory_order_relaxed);
+  return skip;
 }
 
 PipelineStats Runtime::stats() const {
@@ -84,6 +83,7 @@ PipelineStats Runtime::stats() const {
     st.elements_in = c->elements_in.load(std::memory_order_relaxed);
     st.elements_out = c->elements_out.load(std::memory_order_relaxed);
     st.skipped = c->skipped.load(std::memory_order_relaxed);
+    s.skipped += st.skipped;
     st.bytes_held = c->bytes_held.load(std::memory_order_relaxed);
     st.peak_bytes = c->peak_bytes.load(std::memory_order_relaxed);
     st.wait_input_s = static_cast<double>(c->wait_input_ns.load(std::memory_order_relaxed)) * 1e-9;
@@ -93,7 +93,6 @@ PipelineStats Runtime::stats() const {
   s.memory_budget = budget_.limit();
   s.bytes_held = budget_.used();
   s.peak_bytes = budget_.peak();
-  s.skipped = skipped_;
   s.errors_seen = errors_seen_;
   s.first_errors = first_errors_;
   return s;

@@ -60,10 +60,10 @@ class Runtime {
     return std::static_pointer_cast<T>(slot);
   }
 
-  // Applies the error policy to `error` raised by `stage`. Returns true when the element must be
-  // skipped (ErrorPolicy::kSkip: counted and logged); false when the caller must throw it.
-  bool skip_error(StageCounters& stage, const Error& error);
-  void log_error(const std::string& message);
+  // Applies the error policy to `error` raised by `stage`, which loses `rows` elements (e.g. a bad
+  // HDF5 chunk). Returns true when they must be skipped (ErrorPolicy::kSkip: each counted and
+  // logged); false when the caller must throw it (logged once).
+  bool skip_error(StageCounters& stage, const Error& error, std::uint64_t rows = 1);
 
   PipelineStats stats() const;
 
@@ -80,7 +80,6 @@ class Runtime {
   std::map<const void*, std::unique_ptr<StageCounters>> counters_;
   std::vector<StageCounters*> counters_in_order_;
   std::map<const void*, std::shared_ptr<void>> state_;
-  std::uint64_t skipped_ = 0;
   std::uint64_t errors_seen_ = 0;
   std::vector<std::string> first_errors_;
 };
