@@ -47,14 +47,9 @@ class CpuBackend final : public Backend {
         ctype_(compute_type_code(cfg.precision)), scaler_(LossScaler::for_precision(cfg.precision)),
         slots_(cpu_backend_slots(cfg.num_threads)), arena_(slots_) {
     cpu_blas::core_name();  // load OpenBLAS now: a missing library fails here, with its fix
-    layer_param_.assign(shapes_.size(), -1);
-    for (std::size_t p = 0; p < pinfo_.size(); p += 2) layer_param_[static_cast<std::size_t>(pinfo_[p].layer)] = static_cast<int>(p);
-    need_dx_.assign(shapes_.size(), false);
-    bool seen = false;
-    for (std::size_t l = 0; l < shapes_.size(); ++l) {
-      need_dx_[l] = seen;  // a layer passes a gradient down only if some layer below has weights
-      if (layer_param_[l] >= 0) seen = true;
-    }
+    LayerParams lp = layer_params(pinfo_, shapes_.size());
+    layer_param_ = std::move(lp.param);
+    need_dx_ = std::move(lp.need_dx);
     max_act_ = numel(input);
     for (std::size_t l = 0; l < shapes_.size(); ++l) {
       max_act_ = std::max(max_act_, numel(shapes_[l].out));

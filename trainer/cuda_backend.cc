@@ -145,14 +145,9 @@ class CudaBackend final : public Backend {
     STOKER_CUDA_CHECK(cudnnCreateActivationDescriptor(&relu_));
     STOKER_CUDA_CHECK(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
 
-    layer_param_.assign(shapes_.size(), -1);
-    for (std::size_t p = 0; p < pinfo_.size(); p += 2) layer_param_[static_cast<std::size_t>(pinfo_[p].layer)] = static_cast<int>(p);
-    bool seen = false;
-    need_dx_.assign(shapes_.size(), false);
-    for (std::size_t l = 0; l < shapes_.size(); ++l) {
-      need_dx_[l] = seen;
-      if (layer_param_[l] >= 0) seen = true;
-    }
+    LayerParams lp = layer_params(pinfo_, shapes_.size());
+    layer_param_ = std::move(lp.param);
+    need_dx_ = std::move(lp.need_dx);
     for (const auto& p : pinfo_) {
       poff_.push_back(ptotal_);
       ptotal_ += p.size;

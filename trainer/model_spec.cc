@@ -275,4 +275,15 @@ std::vector<std::vector<float>> ModelSpec::init_params(const Hwc& input, std::ui
   return out;
 }
 
+LayerParams layer_params(const std::vector<ParamInfo>& params, std::size_t layers) {
+  LayerParams lp{std::vector<int>(layers, -1), std::vector<bool>(layers, false)};
+  for (std::size_t p = 0; p < params.size(); p += 2) lp.param[static_cast<std::size_t>(params[p].layer)] = static_cast<int>(p);
+  bool seen = false;
+  for (std::size_t l = 0; l < layers; ++l) {
+    lp.need_dx[l] = seen;
+    seen |= lp.param[l] >= 0;
+  }
+  return lp;
+}
+
 }  // namespace stoker

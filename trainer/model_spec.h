@@ -50,6 +50,13 @@ struct ParamInfo {
   int layer = 0;
 };
 
+// Which parameters each layer owns, as both backends index them.
+struct LayerParams {
+  std::vector<int> param;     // layer -> index of its kernel in params() (its bias follows), or -1
+  std::vector<bool> need_dx;  // layer passes a gradient to its input: some layer below has weights
+};
+LayerParams layer_params(const std::vector<ParamInfo>& params, std::size_t layers);
+
 class ModelSpec {
  public:
   ModelSpec() = default;
