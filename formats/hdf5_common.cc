@@ -83,6 +83,8 @@ herr_t collect_error(unsigned n, const H5E_error2_t* e, void* data) {
 
 }  // namespace
 
+std::string hdf5_abs_name(const std::string& name) { return name.empty() || name[0] != '/' ? "/" + name : name; }
+
 std::string hdf5_error_stack() {
   std::string s;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_error, &s);

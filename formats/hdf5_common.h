@@ -76,6 +76,8 @@ class H5Id {
 // The current thread's libhdf5 error stack as one line ("msg (func); ..."), then cleared.
 // Call under the lock, right after the failing call.
 std::string hdf5_error_stack();
+// `name` as an absolute HDF5 path ("images" -> "/images").
+std::string hdf5_abs_name(const std::string& name);
 
 // Throws stoker::Error(code, what + ": " + libhdf5's stack) with `context`. Call under the lock.
 [[noreturn]] void throw_hdf5(ErrorCode code, const std::string& what, ErrorContext context);

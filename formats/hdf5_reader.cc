@@ -18,8 +18,6 @@ std::string join(const std::vector<std::string>& v) {
   return s.empty() ? "(none)" : s;
 }
 
-std::string norm(const std::string& name) { return name.empty() || name[0] != '/' ? "/" + name : name; }
-
 Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::string& name,
                                 const Hdf5Options& options, std::int64_t* rows) {
   ErrorContext ctx{options.name, path, std::nullopt};
@@ -104,7 +102,7 @@ std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, cons
   std::vector<std::int64_t> rows;
   for (const std::string& n : names) {
     std::int64_t r = 0;
-    meta->datasets.push_back(inspect_dataset(file.get(), path, norm(n), options, &r));
+    meta->datasets.push_back(inspect_dataset(file.get(), path, hdf5_abs_name(n), options, &r));
     rows.push_back(r);
   }
   for (std::size_t i = 1; i < rows.size(); ++i) {

@@ -25,8 +25,6 @@ struct Hdf5Writer::Dset {
 
 namespace {
 
-std::string norm(const std::string& name) { return name.empty() || name[0] != '/' ? "/" + name : name; }
-
 H5Id make_dcpl(int rank, std::int64_t chunk_rows, const Shape& row_shape, const Hdf5DatasetOptions& o) {
   H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
   std::vector<hsize_t> chunk(static_cast<std::size_t>(rank));
@@ -73,7 +71,7 @@ Hdf5Writer& Hdf5Writer::operator=(Hdf5Writer&& o) noexcept {
 }
 
 void Hdf5Writer::create(const std::string& raw_name, DType dtype, Shape row_shape, Hdf5DatasetOptions options) {
-  std::string name = norm(raw_name);
+  std::string name = detail::hdf5_abs_name(raw_name);
   ErrorContext ctx{"hdf5_writer", path_, std::nullopt};
   if (file_ < 0) throw Error(ErrorCode::kInvalidArgument, "create('" + name + "') after close()", ctx);
   if (dsets_.count(name)) throw Error(ErrorCode::kInvalidArgument, "dataset '" + name + "' already created", ctx);
@@ -106,7 +104,7 @@ void Hdf5Writer::create(const std::string& raw_name, DType dtype, Shape row_shap
 }
 
 void Hdf5Writer::create_bytes(const std::string& raw_name, Hdf5DatasetOptions options) {
-  std::string name = norm(raw_name);
+  std::string name = detail::hdf5_abs_name(raw_name);
   ErrorContext ctx{"hdf5_writer", path_, std::nullopt};
   if (file_ < 0) throw Error(ErrorCode::kInvalidArgument, "create_bytes('" + name + "') after close()", ctx);
   if (dsets_.count(name)) throw Error(ErrorCode::kInvalidArgument, "dataset '" + name + "' already created", ctx);
@@ -130,9 +128,9 @@ void Hdf5Writer::create_bytes(const std::string& raw_name, Hdf5DatasetOptions op
 }
 
 Hdf5Writer::Dset& Hdf5Writer::find(const std::string& name) {
-  auto it = dsets_.find(norm(name));
+  auto it = dsets_.find(detail::hdf5_abs_name(name));
   if (it == dsets_.end() || file_ < 0) {
-    throw Error(ErrorCode::kNotFound, "no dataset '" + norm(name) + "' created in this writer (or writer closed)",
+    throw Error(ErrorCode::kNotFound, "no dataset '" + detail::hdf5_abs_name(name) + "' created in this writer (or writer closed)",
                 {"hdf5_writer", path_, std::nullopt});
   }
   return *it->second;
