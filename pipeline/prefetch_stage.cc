@@ -106,7 +106,7 @@ class PrefetchIterator final : public StageIterator {
       try {
         got = input_->next(slot.element);
       } catch (...) {
-        slot.error = std::current_exception();
+        slot.error = current_error_for_handoff();  // the consumer's alone once queued
       }
       if (!got && !slot.error) break;
       std::size_t bytes = slot.element.nbytes();
