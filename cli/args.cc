@@ -2,6 +2,7 @@
 #include "cli/args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace stoker::cli {
@@ -70,7 +71,9 @@ double Args::get_double(const std::string& name, double fallback) const {
   errno = 0;
   char* end = nullptr;
   double x = std::strtod(v->c_str(), &end);
-  if (errno || end == v->c_str() || *end) throw UsageError("--" + name + " expects a number, got '" + *v + "'");
+  if (errno || end == v->c_str() || *end || !std::isfinite(x)) {
+    throw UsageError("--" + name + " expects a finite number, got '" + *v + "'");
+  }
   return x;
 }
 
@@ -94,7 +97,10 @@ std::uint64_t parse_bytes(const std::string& text, const std::string& flag) {
   else if (unit == "G" || unit == "GB" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
   else if (unit == "T" || unit == "TB" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
   else throw UsageError("--" + flag + " expects a size like 512M or 2G, got '" + text + "'");
-  if (errno || end == text.c_str() || x < 0) throw UsageError("--" + flag + " expects a size like 512M or 2G, got '" + text + "'");
+  // NaN and infinity parse as numbers; a size must be finite and fit in 63 bits.
+  if (errno || end == text.c_str() || !std::isfinite(x) || x < 0 || x * scale >= 0x1p63) {
+    throw UsageError("--" + flag + " expects a size like 512M or 2G, got '" + text + "'");
+  }
   return static_cast<std::uint64_t>(x * scale);
 }
 
@@ -152,12 +158,13 @@ std::pair<int, int> Args::get_size(const std::string& name, std::pair<int, int> 
   return {parse(v->substr(0, x)), parse(v->substr(x + 1))};
 }
 
-std::int64_t Args::get_count(const std::string& name, std::int64_t fallback, bool allow_zero) const {
+std::int64_t Args::get_count(const std::string& name, std::int64_t fallback, bool allow_zero, std::int64_t max) const {
   const std::int64_t x = get_int(name, fallback);
   if (x < 0 || (x == 0 && !allow_zero)) {
     throw UsageError("--" + name + " expects a " + (allow_zero ? "non-negative" : "positive") + " integer, got " +
                      std::to_string(x));
   }
+  if (x > max) throw UsageError("--" + name + " expects at most " + std::to_string(max) + ", got " + std::to_string(x));
   return x;
 }
 

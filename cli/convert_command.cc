@@ -100,7 +100,7 @@ int hdf5_to_folder(const std::string& in, const std::string& out, const Args& ar
   spec.images = args.get("images", spec.images);
   spec.labels = args.get("labels", spec.labels);
   spec.num_threads = threads;
-  const int quality = static_cast<int>(args.get_count("quality", 95));
+  const int quality = static_cast<int>(args.get_count("quality", 95, false, 100));
   if (quality > 100) throw UsageError("--quality expects 1-100");
   args.reject_unknown(2);
   LabeledData data = open_labeled(spec);
@@ -149,7 +149,7 @@ int hdf5_to_folder(const std::string& in, const std::string& out, const Args& ar
 int convert_command(const Args& args) {
   const std::string in = args.positional(0, "INPUT (idx folder, image folder or HDF5 file)");
   const std::string out = args.positional(1, "OUTPUT");
-  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   std::error_code ec;
   if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
   const auto t0 = std::chrono::steady_clock::now();

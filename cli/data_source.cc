@@ -12,7 +12,9 @@
 #include "formats/hdf5_source.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_decode.h"
+#include "pipeline/checked_size.h"
 #include "pipeline/error.h"
+#include "pipeline/memory_budget.h"
 
 namespace stoker::cli {
 
@@ -92,6 +94,10 @@ LabeledData open_hdf5(const DataSpec& spec) {
                     std::to_string(lab.shape[0]),
                 ctx);
   }
+  if (!checked_num_elements(img.shape)) {
+    throw Error(ErrorCode::kDataLoss, "images dataset " + img.name + " has dims " + dims_text(img.shape) +
+                                          ", whose product overflows; corrupt header?", ctx);
+  }
   LabeledData d;
   d.kind = "hdf5";
   d.rows = img.shape[0];
@@ -128,20 +134,28 @@ LabeledData open_hdf5(const DataSpec& spec) {
     if (shuffle_buffer > 0) ds = ds.shuffle(std::min<std::size_t>(shuffle_buffer, static_cast<std::size_t>(rows)));
     return ds;
   };
-  d.count_classes = [path, labels, threads = spec.num_threads]() {
-    std::int64_t lo = 0, hi = -1;
+  d.count_classes = [path, labels, threads = spec.num_threads, rows = d.rows]() {
+    // Labels are class indices: one above the number of rows (or kMaxClasses) names a class no
+    // row can belong to, and sizing class folders or a softmax by it would exhaust the machine.
+    const std::int64_t cap = std::min<std::int64_t>(rows, kMaxClasses);
+    std::int64_t hi = -1, row = 0;
     Iterator it = hdf5(path, {labels}).batch(1 << 16).iterator({.num_threads = threads, .memory_budget = 64 << 20});
     while (auto b = it.next()) {
       const Tensor& t = (*b)[0];
-      for (std::int64_t i = 0; i < t.shape()[0]; ++i) {
+      for (std::int64_t i = 0; i < t.shape()[0]; ++i, ++row) {
         const std::int64_t v = label_at(t, i);
-        lo = std::min(lo, v);
+        if (v < 0 || v >= cap) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      "labels dataset " + labels + " holds label " + std::to_string(v) +
+                          (v < 0 ? ", which is negative"
+                                 : ", which implies more classes than " +
+                                       (cap == rows ? "the dataset's " + std::to_string(rows) + " rows"
+                                                    : "the limit of " + std::to_string(kMaxClasses))) +
+                          "; labels must be class indices 0..classes-1",
+                      {"cli", path, row});
+        }
         hi = std::max(hi, v);
       }
-    }
-    if (lo < 0) {
-      throw Error(ErrorCode::kInvalidArgument, "labels dataset " + labels + " holds a negative label (" + std::to_string(lo) + ")",
-                  {"cli", path, std::nullopt});
     }
     return static_cast<int>(hi + 1);
   };
@@ -158,9 +172,20 @@ LabeledData open_folder(const DataSpec& spec) {
   d.width = spec.width;
   d.channels = spec.gray ? 1 : 3;
   if (d.height == 0 || d.width == 0) {
+    // The first image's header sets the output size of all: bounded like any decode (signature
+    // first, max_pixels), and the commands check the resulting rows against the memory budget.
+    const std::string& first = list.paths.front();
+    const DecodeJpegOptions defaults;
     detail::ByteBuffer buf;
-    detail::read_whole_file(list.paths.front(), buf);
-    const JpegHeader h = read_jpeg_header(buf.data.get(), buf.size, list.paths.front());
+    detail::read_whole_file(first, buf, "\xFF\xD8", std::size_t{4} * static_cast<std::size_t>(defaults.max_pixels));
+    const JpegHeader h = read_jpeg_header(buf.data.get(), buf.size, first);
+    if (std::int64_t{h.height} * h.width > defaults.max_pixels) {
+      throw Error(ErrorCode::kUnsupported,
+                  "the first image, which sets the output size when --size is not given, claims " + std::to_string(h.height) +
+                      "x" + std::to_string(h.width) + " pixels, above max_pixels=" + std::to_string(defaults.max_pixels) +
+                      "; give --size HxW",
+                  {"cli", first, 0});
+    }
     d.height = h.height;
     d.width = h.width;
   }
@@ -211,7 +236,23 @@ LabeledData open_labeled(const DataSpec& spec) {
   if (!is_hdf5_path(spec.path)) {
     throw UsageError("--data: " + spec.path + " is neither an HDF5 file nor an image folder (root/<class>/*.jpg)");
   }
-  return open_hdf5(spec);
+  LabeledData d = open_hdf5(spec);
+  if (d.rows == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "the dataset has 0 rows (" + spec.images + " and " + spec.labels + " are empty)",
+                {"cli", spec.path, std::nullopt});
+  }
+  return d;
+}
+
+void check_batch_fits(const LabeledData& data, std::int64_t batch, std::size_t budget) {
+  const std::string where = data.kind + " " + std::to_string(data.height) + "x" + std::to_string(data.width) + "x" +
+                            std::to_string(data.channels) + " rows";
+  const std::size_t bytes = checked_mul(data.row_bytes, static_cast<std::size_t>(std::max<std::int64_t>(batch, 1)),
+                                        "a batch of " + std::to_string(batch) + " " + where);
+  // One element, and one batch of them, must each fit in the budget (memory_budget.h).
+  MemoryBudget(budget).require_fits(bytes, "a batch of " + std::to_string(std::max<std::int64_t>(batch, 1)) + " " + where +
+                                               " (" + format_bytes(double(data.row_bytes)) + " each)",
+                                    {"cli", data.description.substr(0, data.description.find(':')), std::nullopt});
 }
 
 std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {
@@ -219,13 +260,6 @@ std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {
   return std::max<std::size_t>(1, std::min<std::size_t>(fit, static_cast<std::size_t>(data.rows)));
 }
 
-std::string format_bytes(double bytes) {
-  char buf[32];
-  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
-  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
-  else if (bytes >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%.0f B", bytes);
-  return buf;
-}
+std::string format_bytes(double bytes) { return MemoryBudget::format_bytes(bytes); }
 
 }  // namespace stoker::cli

@@ -85,19 +85,19 @@ int make_dataset_command(const Args& args) {
   const std::int64_t test_n = args.get_count("test-n", n / 10, true);
   SynthSpec s;
   std::tie(s.height, s.width) = args.get_size("size", {128, 128});
-  s.channels = static_cast<int>(args.get_count("channels", 3));
+  s.channels = static_cast<int>(args.get_count("channels", 3, false, 4));
   if (s.channels != 1 && s.channels != 3) throw UsageError("--channels expects 1 or 3");
-  s.classes = static_cast<int>(args.get_count("classes", 10));
+  s.classes = static_cast<int>(args.get_count("classes", 10, false, kMaxClasses));
   if (s.classes < 2) throw UsageError("--classes expects at least 2");
   s.seed = static_cast<std::uint64_t>(args.get_count("seed", 0, true));
-  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   const std::size_t row_bytes = static_cast<std::size_t>(s.height) * s.width * s.channels;
   Hdf5DatasetOptions storage;
   int quality = 90;
   if (format == "hdf5") {
     storage = hdf5_storage(args, row_bytes);
   } else {
-    quality = static_cast<int>(args.get_count("quality", 90));
+    quality = static_cast<int>(args.get_count("quality", 90, false, 100));
     if (quality > 100) throw UsageError("--quality expects 1-100");
   }
   args.reject_unknown(1);

@@ -143,9 +143,26 @@ void detail::ByteBuffer::trim(std::size_t keep) {
   }
 }
 
-void detail::read_whole_file(const std::string& path, ByteBuffer& buf) {
+void detail::read_whole_file(const std::string& path, ByteBuffer& buf, std::string_view signature,
+                             std::size_t max_bytes) {
   std::size_t size = 0;
   int fd = open_sized(path, size);
+  if (!signature.empty()) {
+    const std::size_t head = std::min<std::size_t>(size, 64);
+    buf.resize(head);
+    if (head < signature.size() || ::pread(fd, buf.data.get(), head, 0) != static_cast<ssize_t>(head) ||
+        std::memcmp(buf.data.get(), signature.data(), signature.size()) != 0) {
+      ::close(fd);
+      return;  // the caller's decoder names what these first bytes are
+    }
+  }
+  if (size > max_bytes) {
+    ::close(fd);
+    throw Error(ErrorCode::kOutOfMemory,
+                "file is " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
+                    " one record may take",
+                {"read_file", path});
+  }
   buf.resize(size);
   read_exact(fd, path, buf.data.get(), size);
 }

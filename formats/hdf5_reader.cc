@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "formats/hdf5_chunk.h"
+#include "pipeline/checked_size.h"
 
 namespace stoker::detail {
 namespace {
@@ -41,6 +42,15 @@ Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::
   if (rank > Shape::kMaxRank + 1) throw Error(ErrorCode::kUnsupported, what + " has rank above 9", ctx);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  // Dims come from the file: their product (and so every size derived from it) must fit, or a
+  // crafted header would size buffers from a wrapped number.
+  std::vector<std::int64_t> all_dims;
+  for (hsize_t d : dims) all_dims.push_back(d > hsize_t{INT64_MAX} ? -1 : static_cast<std::int64_t>(d));
+  if (!checked_num_elements(all_dims)) {
+    std::string text;
+    for (hsize_t d : dims) text += (text.empty() ? "" : ",") + std::to_string(d);
+    throw Error(ErrorCode::kDataLoss, what + " has dims [" + text + "], whose product overflows 2^60 elements; corrupt header?", ctx);
+  }
   *rows = static_cast<std::int64_t>(dims[0]);
   std::vector<std::int64_t> row_dims(dims.begin() + 1, dims.end());
   m.row_shape = Shape::from(row_dims);

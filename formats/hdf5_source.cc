@@ -255,6 +255,10 @@ class Hdf5Iterator final : public StageIterator {
       for (const auto& m : meta_.datasets) fixed_bytes += static_cast<std::size_t>(meta_.block_rows) * m.row_bytes;
       bool holding = current_ || !window_.empty();
       if (holding && !rt_.budget().has_room(fixed_bytes)) return;
+      // The one block taken without room must still fit the whole budget (a crafted chunk shape
+      // can make a block of gigabytes from a file of kilobytes).
+      rt_.budget().require_fits(fixed_bytes, "a block of " + std::to_string(meta_.block_rows) + " rows (whole chunks)",
+                                {n_->options_.name, meta_.path, lo});
       ++next_block_;
       auto p = std::make_shared<Pending>();
       Hdf5Block& b = p->block;

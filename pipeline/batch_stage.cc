@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pipeline/checked_size.h"
 #include "pipeline/dataset.h"
 #include "pipeline/stage.h"
 
@@ -33,7 +34,11 @@ struct BatchLayout {
     for (std::size_t k = 0; k < d.size(); ++k) {
       row_bytes.push_back(static_cast<std::size_t>(s[k].num_elements()) * dtype_size(d[k]));
       offsets.push_back(total);
-      total += align_up(row_bytes[k] * static_cast<std::size_t>(rows));
+      const std::size_t part = checked_mul(row_bytes[k], static_cast<std::size_t>(rows),
+                                           "a batch of " + std::to_string(rows) + " rows of " + s[k].to_string() + " " +
+                                               dtype_name(d[k]) + " in bytes");
+      if (part > (SIZE_MAX >> 1) - total) throw Error(ErrorCode::kOutOfMemory, "a batch of " + std::to_string(rows) + " rows overflows 64 bits");
+      total += align_up(part);
     }
   }
 
@@ -137,6 +142,7 @@ class BatchIterator final : public StageIterator {
       BatchLayout::describe(e, dtypes, shapes);
       layout_.emplace(dtypes, shapes, n_->size_);
     }
+    if (!rt_.allocator_reserved()) rt_.budget().require_fits(layout_->total, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
     storage_ = allocate_batch(rt_, counters_, layout_->total, n_->name());
     if (!rt_.allocator_reserved()) charge_ = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
   }

@@ -5,6 +5,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "pipeline/checked_size.h"
+
 namespace stoker {
 
 std::size_t dtype_size(DType t) {
@@ -45,9 +47,8 @@ Shape Shape::from(std::span<const std::int64_t> dims) {
 }
 
 std::int64_t Shape::num_elements() const {
-  std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
-  return n;
+  if (auto n = checked_num_elements(dims())) return *n;
+  throw Error(ErrorCode::kOutOfMemory, "shape " + to_string() + " has a negative dimension or more than 2^60 elements");
 }
 
 Shape Shape::prepend(std::int64_t n) const {
