@@ -104,6 +104,24 @@ std::uint64_t parse_bytes(const std::string& text, const std::string& flag) {
   return static_cast<std::uint64_t>(x * scale);
 }
 
+std::array<std::int64_t, 3> parse_hwc(const std::string& text, const std::string& flag) {
+  std::array<std::int64_t, 3> out{};
+  std::size_t start = 0;
+  for (int k = 0; k < 3; ++k) {
+    const std::size_t x = k < 2 ? text.find_first_of("xX", start) : text.size();
+    const std::string part = x == std::string::npos ? "" : text.substr(start, x - start);
+    errno = 0;
+    char* end = nullptr;
+    const long v = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || errno || *end || v < 1 || v > 65535) {
+      throw UsageError("--" + flag + " expects HxWxC (e.g. 28x28x1), got '" + text + "'");
+    }
+    out[static_cast<std::size_t>(k)] = v;
+    start = x + 1;
+  }
+  return out;
+}
+
 std::uint64_t Args::get_bytes(const std::string& name, std::uint64_t fallback) const {
   auto v = get(name);
   return v ? parse_bytes(*v, name) : fallback;

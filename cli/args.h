@@ -4,6 +4,7 @@
 // reject_unknown() after reading all flags turns a typo into a usage error (exit code 2).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -71,6 +72,8 @@ class Args {
 };
 
 std::uint64_t parse_bytes(const std::string& text, const std::string& flag);
+// "HxWxC" (e.g. 28x28x1), each part 1..65535; a UsageError naming `flag` otherwise.
+std::array<std::int64_t, 3> parse_hwc(const std::string& text, const std::string& flag);
 
 // Upper bounds of the flags several commands share: past them a value is a typo, not a request.
 inline constexpr std::int64_t kMaxThreads = 1024;        // worker threads of one process

@@ -97,6 +97,7 @@ int folder_to_hdf5(const std::string& in, const std::string& out, const Args& ar
 int hdf5_to_folder(const std::string& in, const std::string& out, const Args& args, int threads) {
   DataSpec spec;
   spec.path = in;
+  spec.names_given = args.has("images") || args.has("labels");
   spec.images = args.get("images", spec.images);
   spec.labels = args.get("labels", spec.labels);
   spec.num_threads = threads;

@@ -9,6 +9,7 @@
 // over the labels dataset, which is small).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -25,7 +26,9 @@ struct DataSpec {
   std::string images = "/train/images";
   std::string labels = "/train/labels";
   int height = 0, width = 0;  // image folders: output size; 0: the first image's size
-  bool gray = false;          // image folders: decode to one channel
+  bool gray = false;          // image folders and JPEG datasets: decode to one channel
+  bool names_given = false;   // --images or --labels given (else the file's only pair may be used)
+  std::array<std::int64_t, 3> shape{0, 0, 0};  // flat HDF5 rows [N,D] viewed as HxWxC (0: 1x1xD)
   int num_threads = 0;        // only for the HDF5 class-count pass
 };
 
