@@ -62,8 +62,11 @@ int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args,
                 (*first)[0].shape().to_string().c_str(), images.c_str());
     ++written;
   }
-  w.close();
-  if (written == 0) throw UsageError("INPUT " + in + " has no idx pair (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz])");
+  if (written == 0) {
+    w.discard();
+    throw UsageError("INPUT " + in + " has no idx pair (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz])");
+  }
+  w.close();  // publishes OUTPUT (until here an existing OUTPUT is untouched)
   return kExitOk;
 }
 
@@ -152,6 +155,7 @@ int convert_command(const Args& args) {
   const int threads = static_cast<int>(args.get_count("threads", 0, true));
   std::error_code ec;
   if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
+  refuse_output_over_input({"OUTPUT", out}, {{"INPUT", in}});
   const auto t0 = std::chrono::steady_clock::now();
   int rc;
   if (fs::is_directory(in, ec)) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -63,6 +64,15 @@ void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes)
   if (!f) throw Error(ErrorCode::kIo, std::string("cannot create file: ") + std::strerror(errno), {"cli", path, std::nullopt});
   const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
   if (std::fclose(f) != 0 || !ok) throw Error(ErrorCode::kIo, "cannot write file", {"cli", path, std::nullopt});
+}
+
+void refuse_output_over_input(const FlagPath& out, const std::vector<FlagPath>& inputs) {
+  for (const FlagPath& in : inputs) {
+    if (!out.path.empty() && !in.path.empty() && same_file(out.path, in.path)) {
+      throw UsageError(out.flag + " " + out.path + " is the same file as " + in.flag + " " + in.path +
+                       "; writing it would destroy that input. Choose another path");
+    }
+  }
 }
 
 }  // namespace stoker::cli

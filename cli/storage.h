@@ -30,6 +30,13 @@ std::string class_dir_name(int label, int classes);
 // Creates `path` (and parents); a UsageError if it exists and is not an empty folder.
 void prepare_output_folder(const std::string& path, const std::string& what);
 
+// A UsageError naming both if output `out` (flag, path) is the same file as one of `inputs`
+// (pipeline/atomic_file.h same_file: same inode, or the same normalized path); empty paths ignored.
+struct FlagPath {
+  std::string flag, path;
+};
+void refuse_output_over_input(const FlagPath& out, const std::vector<FlagPath>& inputs);
+
 // Writes `bytes` to `path`; stoker::Error(kIo) naming the file on failure.
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
