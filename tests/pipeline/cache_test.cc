@@ -1,12 +1,10 @@
 // cache(path): later passes and later runs read the file; an interrupted or failed first pass
 // never leaves a file that is trusted; corrupt files give DataLoss naming file and record.
-#include <sys/resource.h>
-
 #include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 
+#include "tests/pipeline/fault_util.h"
 #include "tests/pipeline/test_util.h"
 
 namespace stoker {
@@ -15,6 +13,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::collect;
 using testing::concat;
+using testing::FileSizeLimit;
 using testing::ints;
 using testing::Values;
 
@@ -42,34 +41,10 @@ class CacheFile : public ::testing::Test {
   }
 
   std::string path_of_test() const { return path_; }
-  static std::string testing_read(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
+  static std::string testing_read(const std::string& p) { return testing::file_bytes(p); }
 
   fs::path dir_;
   std::string path_;
-};
-
-// Lowers this process's file size limit (SIGXFSZ ignored, so writes past it fail with EFBIG, as on
-// a full disk) and restores both on destruction.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &old_);
-    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit lim = old_;
-    lim.rlim_cur = bytes;
-    ::setrlimit(RLIMIT_FSIZE, &lim);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &old_);
-    std::signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  rlimit old_{};
-  void (*old_handler_)(int) = nullptr;
 };
 
 TEST_F(CacheFile, LaterEpochsAndLaterRunsReadTheFile) {
