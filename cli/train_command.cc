@@ -92,7 +92,9 @@ int train_command(const Args& args) {
   // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
   const std::vector<FlagPath> inputs{{"--data", spec.path}, {"--val-data", validate ? val_path : ""}, {"--load", load}};
   refuse_output_over_input({"--log", log_path}, inputs);
-  refuse_output_over_input({"--save", save}, inputs);
+  // --save may be --load (continue training in place): the load is done before training and the
+  // save is atomic, so the old weights stay whole until the new ones are complete.
+  refuse_output_over_input({"--save", save}, {inputs[0], inputs[1]});
   refuse_output_over_input({"--save", save}, {{"--log", log_path}});
   // Found now, not after the last epoch: the folder of --save must exist and take a new file.
   if (!save.empty()) check_writable(save, "--save");
