@@ -21,6 +21,7 @@
 #include "formats/idx_source.h"
 #include "formats/jpeg_decode.h"
 #include "formats/jpeg_encode.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -156,6 +157,7 @@ int convert_command(const Args& args) {
   std::error_code ec;
   if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
   refuse_output_over_input({"OUTPUT", out}, {{"INPUT", in}});
+  remove_temporaries_on_signals();  // Ctrl-C: no temporary left beside OUTPUT
   const auto t0 = std::chrono::steady_clock::now();
   int rc;
   if (fs::is_directory(in, ec)) {

@@ -14,6 +14,7 @@
 #include "cli/synthetic.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_encode.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/dataset.h"
 
 namespace stoker::cli {
@@ -101,6 +102,7 @@ int make_dataset_command(const Args& args) {
     if (quality > 100) throw UsageError("--quality expects 1-100");
   }
   args.reject_unknown(1);
+  remove_temporaries_on_signals();  // Ctrl-C: no temporary left beside OUTPUT
 
   const auto t0 = std::chrono::steady_clock::now();
   if (format == "hdf5") {

@@ -2,10 +2,12 @@
 #include "pipeline/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +27,42 @@ std::string temp_name_for(const std::string& path) {
   return (p.parent_path() / name).string();
 }
 
+// Temporaries a signal handler may unlink: fixed storage, claimed with atomics (async-signal-safe
+// to read). A slot is kFree, kWriting (being filled, not to be read) or kLive.
+constexpr int kSlots = 256;
+constexpr std::size_t kMaxPath = 1024;
+enum SlotState : int { kFree, kWriting, kLive };
+struct Slot {
+  std::atomic<int> state{kFree};
+  char path[kMaxPath];
+};
+Slot g_slots[kSlots];
+
+int register_temp(const std::string& temp) {
+  if (temp.size() >= kMaxPath) return -1;
+  for (int i = 0; i < kSlots; ++i) {
+    int expected = kFree;
+    if (g_slots[i].state.compare_exchange_strong(expected, kWriting)) {
+      std::memcpy(g_slots[i].path, temp.c_str(), temp.size() + 1);
+      g_slots[i].state.store(kLive);
+      return i;
+    }
+  }
+  return -1;  // table full: this temporary is left to a later cleanup if a signal comes
+}
+
+void unregister_temp(int slot) {
+  if (slot >= 0) g_slots[slot].state.store(kFree);
+}
+
+extern "C" void remove_temps_and_die(int sig) {
+  for (Slot& s : g_slots) {
+    if (s.state.load() == kLive) ::unlink(s.path);
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
 std::string folder_of(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();
   return parent.empty() ? "." : parent.string();
@@ -35,10 +73,12 @@ std::string folder_of(const std::string& path) {
 AtomicFile::AtomicFile(std::string path, std::string what)
     : path_(std::move(path)), temp_(temp_name_for(path_)), what_(std::move(what)) {
   if (path_.empty()) throw Error(ErrorCode::kInvalidArgument, "empty output path", {what_, path_});
+  slot_ = register_temp(temp_);
 }
 
 AtomicFile::~AtomicFile() {
   if (!committed_) discard();
+  unregister_temp(slot_);
 }
 
 void AtomicFile::throw_io(const std::string& what, int err) {
@@ -91,6 +131,8 @@ void AtomicFile::commit() {
   if (rc != 0) throw_io("close failed", errno);
   if (::rename(temp_.c_str(), path_.c_str()) != 0) throw_io("cannot rename " + temp_ + " to " + path_, errno);
   committed_ = true;
+  unregister_temp(slot_);
+  slot_ = -1;
   // The rename is durable once the folder is synced; the file is complete either way.
   const int dir = ::open(folder_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
@@ -103,6 +145,16 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   AtomicFile f(path, what);
   f.write(data, n);
   f.commit();
+}
+
+void remove_temporaries_on_signals() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction sa {};
+    sa.sa_handler = remove_temps_and_die;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(sig, &sa, nullptr);
+  }
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -48,12 +48,19 @@ class AtomicFile {
  private:
   [[noreturn]] void throw_io(const std::string& what, int err);
   std::string path_, temp_, what_;
+  int slot_ = -1;  // in the signal handler's table of temporaries (-1: not registered)
   int fd_ = -1;
   bool failed_ = false, committed_ = false;
 };
 
 // Writes `n` bytes to `path` atomically (AtomicFile in one call).
 void write_file_atomically(const std::string& path, const void* data, std::size_t n, const std::string& what = "output");
+
+// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the temporary files of every live
+// AtomicFile, then die of the signal as before (default action). For commands whose only answer
+// to an interrupt is to stop (convert, make-dataset); SIGKILL cannot be caught, which is why an
+// unpublished file never sits at its final path.
+void remove_temporaries_on_signals();
 
 // True when `a` and `b` name the same file: equal (st_dev, st_ino) if both exist, else equal
 // normalized absolute paths (symlinks in existing parents resolved).

@@ -101,12 +101,11 @@ TEST_F(DataSafety, AFullDiskDuringConvertOrMakeDatasetKeepsTheOldFile) {
   EXPECT_EQ(file_bytes(out), before);
 }
 
-// Killed while writing (SIGKILL: no handler runs): the output path never holds a partial file.
-TEST_F(DataSafety, SigkillDuringConvertLeavesNoCompleteLookingOutput) {
-  ASSERT_EQ(run_cli({"make-dataset", path("big"), "--format", "jpeg", "--n", "3000", "--test-n", "0", "--size", "48x48"}).rc, 0);
-  const std::string out = path("new.h5");
+// Spawns `stoker convert INPUT OUTPUT` and sends `sig` once OUTPUT's hidden temporary exists (the
+// rows of 3000 images follow, so the signal lands mid-write). Returns the wait status.
+int convert_and_signal(const fs::path& dir, const std::string& input, const std::string& out, int sig) {
   const std::string bin = STOKER_BINARY;
-  std::vector<std::string> args{bin, "convert", path("big/train"), out, "--threads", "1"};
+  std::vector<std::string> args{bin, "convert", input, out, "--threads", "1"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -114,27 +113,49 @@ TEST_F(DataSafety, SigkillDuringConvertLeavesNoCompleteLookingOutput) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
+  EXPECT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);
-  // Wait until the output is being written (its temporary exists), then kill: the rows of 3000
-  // images follow, so the kill lands mid-write.
+  if (pid <= 0) return -1;
   bool writing = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
   while (!writing && std::chrono::steady_clock::now() < deadline) {
-    writing = !hidden_temps(dir_).empty();
-    if (::waitpid(pid, nullptr, WNOHANG) == pid) {
-      pid = -1;
-      break;
+    writing = !hidden_temps(dir).empty();
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ADD_FAILURE() << "convert ended before the signal";
+      return status;
     }
     std::this_thread::yield();
   }
-  ASSERT_GT(pid, 0) << "convert finished before it could be killed";
-  ASSERT_TRUE(writing);
-  ::kill(pid, SIGKILL);
-  int status = 0;
+  EXPECT_TRUE(writing);
+  ::kill(pid, sig);
   ::waitpid(pid, &status, 0);
+  return status;
+}
+
+class Interrupted : public DataSafety {
+ protected:
+  void SetUp() override {
+    DataSafety::SetUp();
+    ASSERT_EQ(run_cli({"make-dataset", path("big"), "--format", "jpeg", "--n", "3000", "--test-n", "0", "--size", "48x48"}).rc,
+              0);
+  }
+};
+
+// Killed while writing (SIGKILL: no handler runs): the output path never holds a partial file.
+TEST_F(Interrupted, SigkillDuringConvertLeavesNoCompleteLookingOutput) {
+  const int status = convert_and_signal(dir_, path("big/train"), path("new.h5"), SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(status));
-  EXPECT_FALSE(fs::exists(out)) << "a killed convert left a file at the output path";
+  EXPECT_FALSE(fs::exists(path("new.h5"))) << "a killed convert left a file at the output path";
+}
+
+// Ctrl-C: the process dies of SIGINT as before, and its temporary is removed too.
+TEST_F(Interrupted, CtrlCDuringConvertLeavesNothing) {
+  const int status = convert_and_signal(dir_, path("big/train"), path("new.h5"), SIGINT);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+  EXPECT_FALSE(fs::exists(path("new.h5")));
+  EXPECT_TRUE(hidden_temps(dir_).empty()) << "temporary left after Ctrl-C";
 }
 
 // Issue: `train --log data.h5` where data.h5 is --data truncated the dataset.
