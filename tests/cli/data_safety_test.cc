@@ -101,6 +101,26 @@ TEST_F(DataSafety, AFullDiskDuringConvertOrMakeDatasetKeepsTheOldFile) {
   EXPECT_EQ(file_bytes(out), before);
 }
 
+// Folder outputs (convert HDF5 -> JPEG folder, make-dataset --format jpeg) appear whole or not at
+// all: a write error part way leaves no folder at OUTPUT and no staging folder.
+TEST_F(DataSafety, AFailedFolderOutputLeavesNoPartialFolder) {
+  ASSERT_EQ(run_cli({"make-dataset", path("d.h5"), "--n", "50", "--test-n", "0", "--size", "64x64"}).rc, 0);
+  const std::string out = path("jpegs");
+  Proc p = run_bash("trap \"\" XFSZ; ulimit -f 2; exec \"$STOKER\" convert " + path("d.h5") + " " + out);  // 2 KiB
+  EXPECT_EQ(p.rc, 1) << p.out;
+  EXPECT_FALSE(fs::exists(out)) << "a failed convert left a partial folder";
+  EXPECT_TRUE(hidden_temps(dir_).empty());
+  p = run_bash("trap \"\" XFSZ; ulimit -f 2; exec \"$STOKER\" make-dataset " + out + " --format jpeg --n 50 --size 64x64");
+  EXPECT_EQ(p.rc, 1) << p.out;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(hidden_temps(dir_).empty());
+  // Without the limit both succeed, also into an existing empty folder.
+  fs::create_directories(out);
+  ASSERT_EQ(run_cli({"convert", path("d.h5"), out}).rc, 0);
+  EXPECT_EQ(std::distance(fs::recursive_directory_iterator(out), fs::recursive_directory_iterator()), 50 + 10);
+  EXPECT_TRUE(hidden_temps(dir_).empty());
+}
+
 // Spawns `stoker convert INPUT OUTPUT` and sends `sig` once OUTPUT's hidden temporary exists (the
 // rows of 3000 images follow, so the signal lands mid-write). Returns the wait status.
 int convert_and_signal(const fs::path& dir, const std::string& input, const std::string& out, int sig) {
