@@ -170,13 +170,13 @@ bool same_file(const std::string& a, const std::string& b) {
 void check_writable(const std::string& path, const std::string& what) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw Error(ErrorCode::kInvalidArgument, "is a folder, expected a file path", {what, path});
-  AtomicFile probe(path, what);
-  try {
-    probe.open();
-  } catch (const Error& e) {
-    throw Error(ErrorCode::kIo, "cannot create a file in " + folder_of(path) + " (checked before starting): " + e.what(),
-                {what, path});
+  AtomicFile probe(path, what);  // its destructor removes the probe file
+  const int fd = ::open(probe.temp_path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    throw Error(ErrorCode::kIo, "cannot create a file in folder " + folder_of(path) + ": " + std::strerror(errno) +
+                                    " (checked before starting)", {what, path});
   }
-}  // ~AtomicFile removes the probe
+  ::close(fd);
+}
 
 }  // namespace stoker
