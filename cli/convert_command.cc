@@ -159,7 +159,7 @@ int convert_command(const Args& args) {
   std::error_code ec;
   if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
   refuse_output_over_input({"OUTPUT", out}, {{"INPUT", in}});
-  remove_temporaries_on_signals();  // Ctrl-C: no temporary left beside OUTPUT
+  const RemoveTemporariesOnSignals cleanup;  // Ctrl-C: no temporary left beside OUTPUT
   const auto t0 = std::chrono::steady_clock::now();
   int rc;
   if (fs::is_directory(in, ec)) {

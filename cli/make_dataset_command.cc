@@ -102,7 +102,7 @@ int make_dataset_command(const Args& args) {
     if (quality > 100) throw UsageError("--quality expects 1-100");
   }
   args.reject_unknown(1);
-  remove_temporaries_on_signals();  // Ctrl-C: no temporary left beside OUTPUT
+  const RemoveTemporariesOnSignals cleanup;  // Ctrl-C: no temporary left beside OUTPUT
 
   const auto t0 = std::chrono::steady_clock::now();
   if (format == "hdf5") {

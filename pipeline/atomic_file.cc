@@ -147,14 +147,20 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   f.commit();
 }
 
-void remove_temporaries_on_signals() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+constexpr int kCleanupSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+RemoveTemporariesOnSignals::RemoveTemporariesOnSignals() {
+  for (int i = 0; i < 3; ++i) {
     struct sigaction sa {};
     sa.sa_handler = remove_temps_and_die;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESETHAND;
-    sigaction(sig, &sa, nullptr);
+    sigaction(kCleanupSignals[i], &sa, &old_[i]);
   }
+}
+
+RemoveTemporariesOnSignals::~RemoveTemporariesOnSignals() {
+  for (int i = 0; i < 3; ++i) sigaction(kCleanupSignals[i], &old_[i], nullptr);
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -12,6 +12,8 @@
 // a torn file is never published. Errors are stoker::Error(kIo) naming the output path.
 #pragma once
 
+#include <signal.h>
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -56,11 +58,20 @@ class AtomicFile {
 // Writes `n` bytes to `path` atomically (AtomicFile in one call).
 void write_file_atomically(const std::string& path, const void* data, std::size_t n, const std::string& what = "output");
 
-// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the temporary files of every live
-// AtomicFile, then die of the signal as before (default action). For commands whose only answer
-// to an interrupt is to stop (convert, make-dataset); SIGKILL cannot be caught, which is why an
-// unpublished file never sits at its final path.
-void remove_temporaries_on_signals();
+// While it lives: SIGINT, SIGTERM and SIGHUP remove the temporary files of every live AtomicFile,
+// then kill the process with the same signal (default action). For commands whose only answer to
+// an interrupt is to stop (convert, make-dataset); the previous dispositions come back on
+// destruction. SIGKILL cannot be caught, which is why an unpublished file never sits at its path.
+class RemoveTemporariesOnSignals {
+ public:
+  RemoveTemporariesOnSignals();
+  ~RemoveTemporariesOnSignals();
+  RemoveTemporariesOnSignals(const RemoveTemporariesOnSignals&) = delete;
+  RemoveTemporariesOnSignals& operator=(const RemoveTemporariesOnSignals&) = delete;
+
+ private:
+  struct sigaction old_[3];
+};
 
 // True when `a` and `b` name the same file: equal (st_dev, st_ino) if both exist, else equal
 // normalized absolute paths (symlinks in existing parents resolved).

@@ -3,7 +3,10 @@
 #include "pipeline/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -97,6 +100,31 @@ TEST_F(AtomicFileTest, CheckWritableRefusesAMissingFolderAndLeavesNothing) {
     EXPECT_NE(std::string(e.what()).find("no/such"), std::string::npos) << e.what();
   }
   EXPECT_THROW(check_writable(dir_.string(), "--save"), Error) << "a folder is not a file path";
+}
+
+TEST_F(AtomicFileTest, SignalCleanupIsScopedAndRemovesLiveTemporaries) {
+  struct sigaction before {};
+  sigaction(SIGTERM, nullptr, &before);
+  const pid_t pid = ::fork();  // the child dies of SIGTERM; the parent checks what it left
+  if (pid == 0) {
+    RemoveTemporariesOnSignals cleanup;
+    AtomicFile f(path_, "test");
+    f.write("half", 4);
+    ::raise(SIGTERM);
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_EQ(file_bytes(path_), "old contents");
+  EXPECT_EQ(count_files(dir_), 1u) << "the temporary survived SIGTERM";
+  {
+    RemoveTemporariesOnSignals cleanup;
+  }
+  struct sigaction after {};
+  sigaction(SIGTERM, nullptr, &after);
+  EXPECT_EQ(after.sa_handler, before.sa_handler) << "the previous disposition is restored";
 }
 
 }  // namespace
