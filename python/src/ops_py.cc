@@ -101,11 +101,10 @@ MapFn map_fn_from_python(nb::handle fn, std::string& name) {
     try {
       nb::object out = holder->fn(*element_to_tuple(std::move(e)));
       return element_from_python(out);
-    } catch (nb::python_error& err) {
+    } catch (const nb::python_error& err) {
       // Turned into a stoker::Error here, with the GIL held: the Python exception object must not
       // travel to a thread that does not hold it.
       std::string what = err.what();
-      err.discard_as_unraisable("stoker map function");
       throw Error(ErrorCode::kInvalidArgument, "Python map function raised: " + what);
     }
   };

@@ -91,6 +91,16 @@ void bind_tensor(nb::module_& m) {
       .def_prop_ro("ndim", [](const Tensor& t) { return t.shape().rank(); })
       .def_prop_ro("data_ptr", [](const Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data()); },
                    "Address of the first byte (for checking that views share memory).")
+      .def("__int__",
+           [](const Tensor& t) {
+             if (t.shape().num_elements() != 1) throw nb::type_error("int() of a tensor of more than one value");
+             return t.item<std::int64_t>();
+           })
+      .def("__float__",
+           [](const Tensor& t) {
+             if (t.shape().num_elements() != 1) throw nb::type_error("float() of a tensor of more than one value");
+             return t.item<double>();
+           })
       .def("__len__",
            [](const Tensor& t) {
              if (t.shape().rank() == 0) throw nb::type_error("len() of a 0-d tensor");
