@@ -54,3 +54,10 @@ class CancelledError(Error):
 
 class InternalError(Error):
     pass
+
+
+# Shown as stoker.DataLossError, not stoker._errors.DataLossError.
+for _cls in (Error, InvalidArgumentError, NotFoundError, IOError, DataLossError, UnsupportedError, OutOfMemoryError,
+             CudaError, CancelledError, InternalError):
+    _cls.__module__ = "stoker"
+del _cls
