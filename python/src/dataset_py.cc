@@ -6,9 +6,12 @@
 // deadlock against the thread waiting in next().
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -180,6 +183,26 @@ void bind_dataset(nb::module_& m) {
         return nb::make_tuple(nb::cast(l.classes), nb::cast(l.paths), nb::cast(l.labels));
       },
       nb::arg("root"), "(classes, paths, labels) as image_folder() sees them.");
+  m.def(
+      "_cpp_loop",
+      [](const Dataset& ds, int threads, nb::handle memory_budget, std::uint64_t seed) {
+        Options o;
+        o.num_threads = threads;
+        o.memory_budget = parse_bytes(memory_budget);
+        o.seed = seed;
+        nb::gil_scoped_release unlocked;
+        // The loop of `stoker bench` in this process: what a Python loop over the same pipeline is
+        // compared with (bench/python_loop.py). Starts timing at the first next(), like the Python side.
+        Iterator it = ds.iterator(std::move(o));
+        const auto t0 = std::chrono::steady_clock::now();
+        std::int64_t rows = 0;
+        Element b;
+        while (it.next(b)) rows += b[0].shape().rank() ? b[0].shape()[0] : 1;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return std::make_pair(rows, s);
+      },
+      nb::arg("dataset"), nb::arg("threads") = 0, nb::arg("memory_budget") = nb::int_(1 << 30), nb::arg("seed") = 0,
+      "Runs the dataset to the end in a C++ loop (no Python per batch); returns (rows, seconds). For benchmarks.");
   m.def("files", &files, nb::arg("paths"), nb::arg("labels"), "Elements (path, label) for the given files.");
   m.def("range", nb::overload_cast<std::int64_t, std::int64_t, std::int64_t>(&Dataset::range), nb::arg("start"),
         nb::arg("stop"), nb::arg("step") = 1, "int64 scalars start, start+step, ... below stop.");
