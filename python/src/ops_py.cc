@@ -59,7 +59,8 @@ CropMode crop_from(const std::optional<std::string>& c) {
   if (*c == "center") return CropMode::kCenter;
   if (*c == "random") return CropMode::kRandom;
   if (*c == "random_resized") return CropMode::kRandomResized;
-  throw Error(ErrorCode::kInvalidArgument, "crop must be None, 'center', 'random' or 'random_resized', got '" + *c + "'");
+  throw Error(ErrorCode::kInvalidArgument,
+              "crop must be None, 'center', 'random' or 'random_resized', got '" + *c + "'");
 }
 
 // size: None, an int (square) or (height, width).

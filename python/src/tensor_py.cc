@@ -64,12 +64,14 @@ std::vector<std::size_t> dims(const Tensor& t) {
   return d;
 }
 
-// A CPU nanobind ndarray (nb_ndarray: __dlpack__, buffer protocol) over the tensor's bytes, owned by `self` (the stoker.Tensor object).
+// A CPU nanobind ndarray (nb_ndarray: __dlpack__, buffer protocol) over the tensor's bytes,
+// owned by `self` (the stoker.Tensor object): the DLManagedTensor it exports holds a reference to
+// `self` until the consumer's deleter runs.
 nb::object as_ndarray(nb::handle self) {
   Tensor& t = nb::cast<Tensor&>(self);
   std::vector<std::size_t> d = dims(t);
-  nb::ndarray<nb::array_api> arr(static_cast<void*>(t.mutable_data()), d.size(), d.data(), self, nullptr, dl_dtype(t.dtype()),
-                    nb::device::cpu::value);
+  nb::ndarray<nb::array_api> arr(static_cast<void*>(t.mutable_data()), d.size(), d.data(), self, nullptr,
+                                 dl_dtype(t.dtype()), nb::device::cpu::value);
   return nb::cast(arr, nb::rv_policy::reference);
 }
 
