@@ -19,3 +19,33 @@ def test_torch_train_learns(tmp_path):
     assert len(acc) == 2, out
     # 4 classes: chance is 0.25; the bands are separable, so epoch 2 is near 1.
     assert acc[-1] > 0.9, out
+
+
+def test_torch_ddp_ranks_take_equal_steps(tmp_path):
+    """Two gloo ranks on uneven shards (4396 rows in 256-row blocks: 9 blocks vs 8 + 44 rows) run
+    the same number of steps because of shard(equal=True); without it rank 0 would have 36 batches
+    and rank 1 32, and DDP's all-reduce would wait forever."""
+    pytest.importorskip("torch")
+    pytest.importorskip("h5py")
+    import socket
+    import torch.distributed as dist
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = str(tmp_path / "ddp.h5")
+    env_base = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
+                    PYTHONPATH=EXAMPLES + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "torch_ddp.py"), "--make-data", data,
+                               "--epochs", "2"], env=dict(env_base, RANK=str(r)), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    steps = re.findall(r"steps per rank \[(\d+), (\d+)\] \(expected (\d+)\)", outs[0])
+    assert len(steps) == 2, outs[0]
+    for a, b, expected in steps:
+        # 2092 rows per rank after the equal cut: 32 full batches of 64.
+        assert a == b == expected == "32", outs[0]
+    acc = [float(a) for a in re.findall(r"accuracy ([0-9.]+)", outs[0])]
+    assert acc[-1] > 0.9, outs[0]
