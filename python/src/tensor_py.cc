@@ -154,8 +154,13 @@ Element element_from_python(nb::handle obj) {
     // without the GIL).
     nb::ndarray<nb::c_contig, nb::device::cpu> a;
     if (!nb::try_cast(item, a)) {
-      nb::object np = nb::module_::import_("numpy").attr("ascontiguousarray")(item);
-      a = nb::cast<nb::ndarray<nb::c_contig, nb::device::cpu>>(np);
+      // numpy scalars and non-contiguous arrays: asarray keeps a 0-d value 0-d (ascontiguousarray
+      // alone would make it 1-d); a 0-d array is always contiguous.
+      nb::module_ np = nb::module_::import_("numpy");
+      nb::object arr = np.attr("asarray")(item);
+      if (!nb::try_cast(arr, a)) {
+        a = nb::cast<nb::ndarray<nb::c_contig, nb::device::cpu>>(np.attr("ascontiguousarray")(arr));
+      }
     }
     std::vector<std::int64_t> shape(a.shape_ptr(), a.shape_ptr() + a.ndim());
     DType dt = DType::kU8;

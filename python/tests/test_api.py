@@ -91,6 +91,7 @@ def test_files_with_cast_and_normalize(jpeg_folder):
 def test_python_callable_map():
     ds = stoker.range(6).map(lambda x: (np.asarray(x) * 2, np.float32(1.5) * np.ones(2, np.float32)))
     out = collect(ds)
+    assert all(e[0].shape == () and e[0].dtype == np.int64 for e in out)  # a numpy scalar stays 0-d
     assert [int(e[0]) for e in out] == [0, 2, 4, 6, 8, 10]
     np.testing.assert_array_equal(out[0][1], [1.5, 1.5])
 

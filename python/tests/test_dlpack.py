@@ -111,3 +111,17 @@ def test_no_rss_growth_over_1000_iterators(h5_file):
     # rows per iterator (a leaked batch: 2.4 KiB of bytes plus its objects) grew RSS by 2.8 MiB,
     # and these batches are twice that size. A leaked iterator (threads, arena, buffers) is far more.
     assert grown < 2 << 20, f"RSS grew by {grown / 2**20:.1f} MiB over 1000 iterators"
+
+
+def test_jax_from_dlpack(h5_file):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    images, labels, _ = h5_reference(h5_file)
+    b = next(batches(h5_file))
+    x = jax.dlpack.from_dlpack(b[0])
+    y = jax.dlpack.from_dlpack(b[1])
+    # JAX may copy to satisfy its own alignment rules; the bytes must be equal either way.
+    np.testing.assert_array_equal(np.asarray(x), images[:32])
+    np.testing.assert_array_equal(np.asarray(y), labels[:32] if jax.config.jax_enable_x64
+                                  else labels[:32].astype(np.int32))
+    assert jnp.sum(x.astype(jnp.int32)) == int(images[:32].astype(np.int64).sum())
