@@ -96,6 +96,21 @@ def test_python_callable_map():
     np.testing.assert_array_equal(out[0][1], [1.5, 1.5])
 
 
+def test_python_callable_runs_while_next_waits_and_iterator_drops_mid_epoch():
+    """The callable takes the GIL on stoker's threads: next() must release it (else this hangs),
+    and so must dropping the iterator while calls are in flight (its destructor joins them)."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x
+    for _ in range(20):
+        it = stoker.range(10_000).map(f, max_in_flight=8).iterator(threads=2)
+        assert int(next(it)[0]) == 0
+        del it  # cancels: mapped elements in flight finish, the rest never start
+    assert 20 <= len(calls) < 20 * 10_000
+
+
 def test_python_callable_error_fails_or_skips():
     def bad(x):
         if int(np.asarray(x)) == 3:
