@@ -9,7 +9,7 @@ venv=$(realpath -m "${STOKER_PY_VENV:-build/python-venv}")
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
 # Build requirements installed once into the venv (pyproject.toml's [build-system]); building
 # without isolation keeps nanobind's path fixed, so ccache and the kept build dir stay valid.
-"$venv/bin/pip" install -q "scikit-build-core>=0.10" "nanobind>=2.4"
+"$venv/bin/pip" install -q "scikit-build-core>=0.10" "nanobind>=3.1,<4"
 settings=()
 command -v ccache >/dev/null && settings+=(--config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache)
 CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} "$venv/bin/pip" install -q --no-build-isolation "${settings[@]}" .
