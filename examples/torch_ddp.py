@@ -62,6 +62,7 @@ def main():
                                 torch.nn.Linear(64, classes))
     model = torch.nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sent = []  # every tensor handed to a collective, kept until the group is destroyed (see the end)
     for epoch in range(args.epochs):
         t0, steps = time.perf_counter(), 0
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, samples
@@ -78,13 +79,22 @@ def main():
             totals += torch.tensor([float(loss) * len(y), float((logits.argmax(1) == y).sum()), len(y)],
                                    dtype=torch.float64)
         step_counts = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
-        dist.all_gather(step_counts, torch.tensor([steps]))
+        steps_t = torch.tensor([steps])
+        dist.all_gather(step_counts, steps_t)
         dist.all_reduce(totals)
+        sent += [steps_t, totals, *step_counts]
         if rank == 0:
             print(f"epoch {epoch + 1}: loss {totals[0] / totals[2]:.4f} accuracy {totals[1] / totals[2]:.4f} "
                   f"steps per rank {[int(c) for c in step_counts]} (expected {batches}), "
                   f"{totals[2] / (time.perf_counter() - t0):.0f} samples/s", flush=True)
+    # Teardown order (torch 1.13's gloo, seen to hang at exit otherwise): the process group's
+    # destructor joins its worker threads holding the GIL, and a worker that drops the last
+    # reference to a tensor with a Python object needs the GIL. So the DDP model goes first (its
+    # reducer must not hold the last reference to the group), and the tensors sent to collectives
+    # stay referenced until the group is gone.
+    del model, opt
     dist.destroy_process_group()
+    del sent
 
 
 if __name__ == "__main__":

@@ -40,7 +40,13 @@ def test_torch_ddp_ranks_take_equal_steps(tmp_path):
     procs = [subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "torch_ddp.py"), "--make-data", data,
                                "--epochs", "2"], env=dict(env_base, RANK=str(r)), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for r in range(2)]
-    outs = [p.communicate(timeout=300)[0] for p in procs]
+    try:
+        outs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:  # a hung rank must not outlive the test
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert [p.returncode for p in procs] == [0, 0], outs
     steps = re.findall(r"steps per rank \[(\d+), (\d+)\] \(expected (\d+)\)", outs[0])
     assert len(steps) == 2, outs[0]
