@@ -75,4 +75,10 @@ struct Hdf5Block {
 void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& block, const std::string& stage,
                      const std::atomic<bool>& stop, MemoryBudget* budget, StageCounters* counters);
 
+// Reads rows [lo, hi) of every (fixed-size, not raw-decoded) dataset straight into dst[d], the
+// rows of dataset d contiguous there: one H5Dread per dataset, no intermediate buffer. Throws
+// kDataLoss naming the file and the first row (also when the file was cut while being read).
+void read_rows_into(const Hdf5FileMeta& meta, Hdf5OpenFile& file, std::int64_t lo, std::int64_t hi,
+                    std::byte* const* dst, const std::string& stage);
+
 }  // namespace stoker::detail

@@ -109,6 +109,8 @@ class BatchIterator final : public StageIterator {
       : StageIterator(ctx, n), n_(n), input_(n->input_->make_iterator(ctx)) {}
 
   bool next(Element& out) override {
+    if (bulk_ == Bulk::kUnknown) bulk_ = input_ && input_->bulk_layout(&bulk_dtypes_, &bulk_shapes_) ? Bulk::kYes : Bulk::kNo;
+    if (bulk_ == Bulk::kYes) return next_bulk(out);
     Element e;
     while (rows_ < n_->size_ && input_) {
       if (!input_->next(e)) {
@@ -151,6 +153,27 @@ class BatchIterator final : public StageIterator {
     if (!rt_.allocator_reserved()) charge_ = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
   }
 
+  // The input writes the rows straight into the batch's memory (IteratorNode::bulk_read).
+  bool next_bulk(Element& out) {
+    if (!input_) return false;
+    if (!layout_) layout_.emplace(bulk_dtypes_, bulk_shapes_, n_->size_);
+    if (!rt_.allocator_reserved()) rt_.budget().require_fits(layout_->total, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
+    std::shared_ptr<std::byte> storage = allocate_batch(rt_, counters_, layout_->total, n_->name());
+    MemoryCharge charge;
+    if (!rt_.allocator_reserved()) charge = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
+    std::vector<std::byte*> dst;
+    for (std::size_t off : layout_->offsets) dst.push_back(storage.get() + off);
+    const std::int64_t rows = input_->bulk_read(n_->size_, dst.data());
+    bump(counters_.elements_in, static_cast<std::uint64_t>(rows));
+    bump(counters_.bulk_rows, static_cast<std::uint64_t>(rows));
+    index_ += rows;
+    if (rows < n_->size_) input_.reset();
+    if (rows == 0 || (rows < n_->size_ && n_->drop_)) return false;
+    out = layout_->make(storage, rows);
+    bump(counters_.elements_out);
+    return true;
+  }
+
   void check_same(const Element& e, std::int64_t record) const {
     if (layout_->matches(e)) return;
     if (e.size() != layout_->dtypes.size()) {
@@ -174,6 +197,9 @@ class BatchIterator final : public StageIterator {
   MemoryCharge charge_;
   std::int64_t rows_ = 0;
   std::int64_t index_ = 0;
+  enum class Bulk { kUnknown, kYes, kNo } bulk_ = Bulk::kUnknown;  // decided at the first next()
+  std::vector<DType> bulk_dtypes_;
+  std::vector<Shape> bulk_shapes_;
 };
 
 template <class T>

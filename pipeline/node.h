@@ -32,6 +32,21 @@ class IteratorNode {
   // sequence. Throws stoker::Error for a bad element; calling next() again continues after it
   // where the stage can (a failed source may throw again or end).
   virtual bool next(Element& out) = 0;
+
+  // Bulk rows (optional): a source whose rows are fixed-size tensors may copy its next rows
+  // straight into a batch's memory, so the batch stage makes no per-row element and no second
+  // copy. bulk_layout() says whether this iterator can (false by default) and, if so, each
+  // component's dtype and row shape. Then bulk_read(max_rows, dst) writes up to max_rows next rows,
+  // component k's rows contiguous from dst[k], and returns how many (fewer only at the end; 0 at
+  // the end). A caller that used bulk_read() never calls next() on the same iterator.
+  virtual bool bulk_layout(std::vector<DType>* dtypes, std::vector<Shape>* row_shapes) {
+    (void)dtypes, (void)row_shapes;
+    return false;
+  }
+  virtual std::int64_t bulk_read(std::int64_t max_rows, std::byte* const* dst) {
+    (void)max_rows, (void)dst;
+    return 0;
+  }
 };
 
 inline constexpr std::int64_t kUnknownCardinality = -1;
