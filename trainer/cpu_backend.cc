@@ -75,6 +75,8 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return "cpu"; }
+  PlanTarget plan_target() const override { return PlanTarget{false, slots_}; }
+  std::size_t memory_available() const override { return host_memory_available(); }
 
   void reserve(std::int64_t max_batch) override {
     if (max_batch <= cap_) return;
@@ -203,6 +205,11 @@ class CpuBackend final : public Backend {
                 std::uint64_t step) {
     if (count <= 0) return {};
     if (begin < 0 || begin + count > b.n) throw Error(ErrorCode::kInternal, "cpu backend: sample range outside the batch");
+    if (b.on_device) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "cpu backend: the batch is in device memory; feed it host batches (or a host-mode DeviceFeeder)",
+                  {"trainer"});
+    }
     reserve(count);
     const int chunks = static_cast<int>(std::min<std::int64_t>(slots_, count));
     std::exception_ptr error;

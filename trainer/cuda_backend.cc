@@ -10,8 +10,9 @@
 // cuBLAS, and weight gradients are produced in the compute type and added to the fp32 gradients.
 // Memory: every buffer is allocated in reserve() for the largest micro-batch; the cuDNN
 // workspace is capped (PlanTarget::cuda_workspace) and algorithms are chosen within it.
-// Batches may live in pageable or pinned host memory, or already on the device (the device
-// feeder's batches): uploads use cudaMemcpyDefault (unified addressing picks the direction).
+// Input: a host batch (pageable or pinned) is uploaded micro-batch by micro-batch on the compute
+// stream (the serial path); a device batch (BatchView::on_device, from the DeviceFeeder, already
+// waited for on stream()) is read in place: the uint8->float cast and the loss read its slices.
 // Limits: "same" padding must be symmetric (odd kernels at stride 1), as legacy cuDNN pads
 // symmetrically; other cases throw kUnsupported.
 #include <cublas_v2.h>
@@ -190,6 +191,9 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override { cudaStreamSynchronize(stream_); }
 
   std::string name() const override { return "cuda"; }
+  PlanTarget plan_target() const override { return PlanTarget{true, 1}; }
+  std::size_t memory_available() const override { return cuda_backend_memory_info().first; }
+  StreamHandle stream() const override { return stream_; }
 
   void reserve(std::int64_t max_batch) override {
     if (max_batch <= cap_) return;
@@ -388,13 +392,21 @@ class CudaBackend final : public Backend {
       throw Error(ErrorCode::kUnsupported, std::string("trainer: images must be uint8 or float32, got ") + dtype_name(b.x_dtype));
     }
     const std::size_t xsz = dtype_size(b.x_dtype);
-    STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_x_.get(), static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz),
-                       static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
     const int label_kind = b.one_hot ? 2 : b.y_dtype == DType::kI64 ? 1 : 0;
     const std::size_t ysz = b.one_hot ? static_cast<std::size_t>(classes) * 4 : dtype_size(b.y_dtype);
-    STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_y_.get(), static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz),
-                       static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
-    ck::cast_input(raw_x_.get(), b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
+    const void* x_src = static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz);
+    const void* labels = static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz);
+    if (!b.on_device) {
+      // Serial path: the micro-batch is uploaded on the compute stream (pageable or pinned host
+      // memory; cudaMemcpyDefault lets unified addressing pick the direction).
+      STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_x_.get(), x_src, static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
+      STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_y_.get(), labels, static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
+      x_src = raw_x_.get();
+      labels = raw_y_.get();
+    }
+    // Device batches (the feeder's) are read in place: the cast below is the first reader of the
+    // micro-batch's slice, the loss kernel the reader of its labels; no copy on this stream.
+    ck::cast_input(x_src, b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
 
     // Forward. ptr[l]: input of layer l.
     std::vector<void*> ptr(shapes_.size() + 1, nullptr);
@@ -435,7 +447,7 @@ class CudaBackend final : public Backend {
     ck::convert(ptr[shapes_.size()], ct_, logits_.get(), 0, n * classes, stream_);
     int* bad = flag_.get<int>() + 1;
     STOKER_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), stream_));
-    ck::softmax_xent(logits_.get<float>(), classes, n, raw_y_.get(), label_kind, loss_weight * scaler_.scale,
+    ck::softmax_xent(logits_.get<float>(), classes, n, labels, label_kind, loss_weight * scaler_.scale,
                      train ? dlogits_.get<float>() : nullptr, loss_.get<float>(), correct_.get<int>(), bad, stream_);
     STOKER_CUDA_CHECK(cudaGetLastError());
     int host_bad = 0;
