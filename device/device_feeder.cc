@@ -314,6 +314,7 @@ struct DeviceFeeder::Impl {
   std::shared_ptr<detail::FeederState> state;
   std::optional<Iterator> host;  // used only by the feeder thread until it is joined
   std::shared_ptr<PinnedRing> ring;
+  std::function<void(std::byte*, const std::byte*, std::size_t)> host_copy;  // host mode; empty: memcpy
 
   // Host batches whose copies are in flight (CUDA mode), in copy order.
   std::mutex cmu;
@@ -378,7 +379,10 @@ detail::Queued DeviceFeeder::Impl::issue(int j, std::unique_ptr<Element> owned) 
 
   if (!s.cuda) {
     std::uint64_t t0 = now_ns();
-    for (const auto& seg : plan.segments) std::memcpy(base + seg.offset, seg.src, seg.bytes);
+    for (const auto& seg : plan.segments) {
+      if (host_copy) host_copy(base + seg.offset, seg.src, seg.bytes);
+      else std::memcpy(base + seg.offset, seg.src, seg.bytes);
+    }
     double secs = static_cast<double>(now_ns() - t0) * 1e-9;
     std::lock_guard lock(s.mu);
     s.copy_s += secs;
@@ -528,6 +532,7 @@ DeviceFeeder::DeviceFeeder(Iterator host_batches, FeederOptions options) : impl_
   }
   std::size_t initial = options.buffer_bytes ? options.buffer_bytes : (options.ring ? options.ring->slot_bytes() : 0);
   impl_->ring = options.ring;
+  impl_->host_copy = std::move(options.host_copy);
   impl_->host.emplace(std::move(host_batches));
 
 #if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
