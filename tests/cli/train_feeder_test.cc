@@ -17,15 +17,19 @@ TEST_F(TrainFeeder, FeederAndSerialPathsTrainTheSame) {
   auto train = [&](const std::string& feeder, const std::string& weights) {
     return run_cli({"train", "--data", path("s.h5"), "--val-images", "/test/images", "--val-labels", "/test/labels",
                     "--epochs", "2", "--batch", "16", "--threads", "1", "--device", "cpu", "--feeder", feeder,
-                    "--progress", "line", "--save", path(weights)});
+                    "--progress", "line", "--save", path(weights), "--log", path(weights + ".jsonl")});
   };
   CliResult fed = train("on", "fed.stkw");
   ASSERT_EQ(fed.rc, 0) << fed.err << fed.out;
   EXPECT_NE(fed.out.find("input: device feeder in host mode"), std::string::npos) << fed.out;
   EXPECT_NE(fed.out.find("feeder (host mode): 6 batches"), std::string::npos) << fed.out;
+  // The JSON log carries the feeder's figures per epoch (bench/gpu_check.sh reads them).
+  EXPECT_NE(read_text(path("fed.stkw.jsonl")).find("\"feeder\":{\"host_mode\":true,\"batches\":6,"), std::string::npos)
+      << read_text(path("fed.stkw.jsonl"));
   CliResult serial = train("auto", "serial.stkw");  // auto without a GPU backend: serial
   ASSERT_EQ(serial.rc, 0) << serial.err << serial.out;
   EXPECT_NE(serial.out.find("input: serial"), std::string::npos) << serial.out;
+  EXPECT_EQ(read_text(path("serial.stkw.jsonl")).find("\"feeder\""), std::string::npos);
   EXPECT_EQ(read_text(path("fed.stkw")), read_text(path("serial.stkw")));
   EXPECT_EQ(number_after(fed.out, "test accuracy "), number_after(serial.out, "test accuracy "));
 }
