@@ -131,6 +131,10 @@ int train_command(const Args& args) {
   cfg.num_threads = threads;
   cfg.input_scale = data.image_dtype == DType::kU8 ? 1.f / 255.f : 1.f;
   cfg.seed = seed;
+  // The feeder's two device buffers hold whole batches beside the model: the planner reserves them.
+  const bool gpu_expected = device == "cuda" || (device == "auto" && cuda_backend_available());
+  const bool use_feeder = feeder == "on" || (feeder == "auto" && gpu_expected);
+  if (use_feeder) cfg.device_batch_buffers = 2;
   std::unique_ptr<Trainer> trainer_ptr;
   try {
     trainer_ptr = std::make_unique<Trainer>(model_spec, Hwc{data.height, data.width, data.channels}, cfg);
@@ -171,7 +175,7 @@ int train_command(const Args& args) {
   }
   // ring -> DeviceFeeder -> backend (the feeder copies batch i+1 while batch i trains), or the
   // serial path where the backend uploads each batch on its compute stream.
-  fo.device_feeder = feeder == "on" || (feeder == "auto" && gpu);
+  fo.device_feeder = use_feeder;  // with FitOptions::feeder_buffers = 2, as reserved above
 
   std::printf("data: %s\n", data.description.c_str());
   if (val) std::printf("validation: %s\n", val->description.c_str());

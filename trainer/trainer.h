@@ -40,6 +40,11 @@ struct TrainerConfig {
   int num_threads = 0;      // CPU backend threads (0: all cores)
   float input_scale = 1.f;  // images * input_scale after the cast to float (e.g. 1/255)
   std::uint64_t seed = 0;   // weight init and dropout
+  // Whole batches held outside the backend, in the memory it plans against: the DeviceFeeder's
+  // buffers (FitOptions::feeder_buffers, 2 by default) when fit() runs with device_feeder. The
+  // planner reserves this many batches of float32 images + int64 labels (the widest a batch
+  // holds), so a batch that fits with its feeder buffers is what gets planned.
+  int device_batch_buffers = 0;
 };
 
 struct StepReport {

@@ -99,6 +99,27 @@ TEST(TrainerFeeder, ReleasesTheBatchOnceItsStepIsQueuedAndRefusesAReleasedOne) {
   EXPECT_FALSE(feeder.next().has_value());
 }
 
+TEST(TrainerFeeder, ThePlannerReservesTheFeederBuffers) {
+  const ModelSpec spec = ModelSpec::preset("seed", 4);
+  const Hwc in{12, 12, 1};
+  const std::size_t per_sample = 12 * 12 * 1 * 4 + 8;  // float32 images + int64 label
+  TrainerConfig cfg{.backend = "cpu", .batch_size = 32, .num_threads = 1};
+  const MemoryPlan alone = Trainer(spec, in, cfg).plan();
+  cfg.device_batch_buffers = 2;
+  const MemoryPlan fed = Trainer(spec, in, cfg).plan();
+  EXPECT_EQ(fed.estimate.fixed_bytes, alone.estimate.fixed_bytes + 2 * 32 * per_sample);
+  EXPECT_EQ(fed.estimate.bytes_per_sample, alone.estimate.bytes_per_sample);
+  // Auto batch: the buffers hold one batch = one micro-batch each, so they scale per sample.
+  cfg.batch_size = 0;
+  cfg.memory_limit = alone.estimate.fixed_bytes + 1000 * alone.estimate.bytes_per_sample;
+  const MemoryPlan auto_alone = Trainer(spec, in, TrainerConfig{cfg.backend, cfg.precision, cfg.optimizer, 0,
+                                                                cfg.memory_limit, 1}).plan();
+  const MemoryPlan auto_fed = Trainer(spec, in, cfg).plan();
+  EXPECT_EQ(auto_alone.batch, 1000);
+  EXPECT_EQ(auto_fed.estimate.bytes_per_sample, auto_alone.estimate.bytes_per_sample + 2 * per_sample);
+  EXPECT_LT(auto_fed.batch, auto_alone.batch);
+}
+
 TEST(TrainerFeeder, CudaFeederPathMatchesTheSerialPath) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device";
   std::vector<EpochReport> fed, serial;
