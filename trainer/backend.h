@@ -169,8 +169,8 @@ class Backend {
 // "cpu" or "cuda"; "auto": cuda when built with CUDA and a device is present, else cpu.
 std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& spec, const Hwc& input,
                                       const BackendConfig& config);
-// Whether the CUDA backend can run: built with CUDA and cudaGetDeviceCount() > 0. (Named apart
-// from device/'s stoker::cuda_device_available(): trainer/ depends on pipeline/ only.)
+// Whether the CUDA backend can run: built with CUDA and a device present (device/'s
+// cuda_device_available(), asked once per process).
 bool cuda_backend_available();
 // Free and total device memory of the current CUDA device; {0, 0} without one.
 std::pair<std::size_t, std::size_t> cuda_backend_memory_info();

@@ -33,10 +33,7 @@
 
 namespace stoker {
 
-bool cuda_backend_available() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+bool cuda_backend_available() { return cuda_device_available(); }
 
 std::pair<std::size_t, std::size_t> cuda_backend_memory_info() {
   std::size_t f = 0, t = 0;
