@@ -18,6 +18,7 @@
 #   bench/gpu_check.sh                            # build dir build-gpu, JSON build-gpu/gpu_check.json
 #   BUILD=/tmp/b OUT=/tmp/g.json bench/gpu_check.sh
 #   N224=1024 bench/gpu_check.sh                  # fewer 224x224x3 rows (default 4096)
+#   ALL_TESTS=1 bench/gpu_check.sh                # also build everything and run the whole ctest suite
 # Budget: about 8 minutes on a 16-core machine with one H100/H200 (build ~3, tests ~1, runs ~3).
 # Exit codes: 0 every check ran and passed; 1 a test or a run failed (the JSON says which);
 # 2 configure or build failed; 3 no CUDA device (steps 1-4 ran).
@@ -115,8 +116,10 @@ if ! cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" "${launcher[@]}" -DCMAKE_BUI
 fi
 
 # ---- 3. build what the checks need ----
+# Every test binary with a GPU case (grep -l cuda_device_available tests/), plus the CPU-side
+# protocol and memory tests of the same parts. ALL_TESTS=1 also runs the whole ctest suite.
 GPU_TESTS=(cuda_check_test pinned_ring_test device_feeder_test feeder_overlap_test device_gpu_test cuda_blas_test
-           cuda_backend_test trainer_feeder_test process_rss_test)
+           cuda_backend_test trainer_feeder_test train_test train_feeder_test process_rss_test)
 if ! cmake --build "$BUILD" -j "$JOBS" --target stoker gpu_probe device_feeder_bench "${GPU_TESTS[@]}" >>"$LOG" 2>&1; then
   grep -E "error|FAILED" "$LOG" | head -20
   finish $EXIT_BUILD "build FAILED (see $LOG)"
@@ -182,6 +185,12 @@ for name in "${GPU_TESTS[@]}"; do
     status=$EXIT_FAIL
   fi
 done
+if [ "${ALL_TESTS:-0}" = 1 ]; then
+  cmake --build "$BUILD" -j "$JOBS" >>"$LOG" 2>&1 || finish $EXIT_BUILD "full build FAILED (see $LOG)"
+  if ctest --test-dir "$BUILD" -j "$JOBS" --timeout 600 >"$BUILD/ctest.out" 2>&1; then json_str ctest "all passed"
+  else json_str ctest "$(grep -E 'tests passed|tests failed' "$BUILD/ctest.out")"; status=$EXIT_FAIL; fi
+  cat "$BUILD/ctest.out" >>"$LOG"
+fi
 json_num tests_passed "$passed"
 json_list tests_failed "${failed[@]}"
 # With a device only tests about its absence should skip (e.g. ReportsWhenNoDeviceIsPresent).
