@@ -2,6 +2,7 @@
 #include "cli/args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace stoker::cli {
@@ -70,7 +71,9 @@ double Args::get_double(const std::string& name, double fallback) const {
   errno = 0;
   char* end = nullptr;
   double x = std::strtod(v->c_str(), &end);
-  if (errno || end == v->c_str() || *end) throw UsageError("--" + name + " expects a number, got '" + *v + "'");
+  if (errno || end == v->c_str() || *end || !std::isfinite(x)) {
+    throw UsageError("--" + name + " expects a finite number, got '" + *v + "'");
+  }
   return x;
 }
 
@@ -94,8 +97,29 @@ std::uint64_t parse_bytes(const std::string& text, const std::string& flag) {
   else if (unit == "G" || unit == "GB" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
   else if (unit == "T" || unit == "TB" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
   else throw UsageError("--" + flag + " expects a size like 512M or 2G, got '" + text + "'");
-  if (errno || end == text.c_str() || x < 0) throw UsageError("--" + flag + " expects a size like 512M or 2G, got '" + text + "'");
+  // NaN and infinity parse as numbers; a size must be finite and fit in 63 bits.
+  if (errno || end == text.c_str() || !std::isfinite(x) || x < 0 || x * scale >= 0x1p63) {
+    throw UsageError("--" + flag + " expects a size like 512M or 2G, got '" + text + "'");
+  }
   return static_cast<std::uint64_t>(x * scale);
+}
+
+std::array<std::int64_t, 3> parse_hwc(const std::string& text, const std::string& flag) {
+  std::array<std::int64_t, 3> out{};
+  std::size_t start = 0;
+  for (int k = 0; k < 3; ++k) {
+    const std::size_t x = k < 2 ? text.find_first_of("xX", start) : text.size();
+    const std::string part = x == std::string::npos ? "" : text.substr(start, x - start);
+    errno = 0;
+    char* end = nullptr;
+    const long v = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || errno || *end || v < 1 || v > 65535) {
+      throw UsageError("--" + flag + " expects HxWxC (e.g. 28x28x1), got '" + text + "'");
+    }
+    out[static_cast<std::size_t>(k)] = v;
+    start = x + 1;
+  }
+  return out;
 }
 
 std::uint64_t Args::get_bytes(const std::string& name, std::uint64_t fallback) const {
@@ -152,12 +176,13 @@ std::pair<int, int> Args::get_size(const std::string& name, std::pair<int, int> 
   return {parse(v->substr(0, x)), parse(v->substr(x + 1))};
 }
 
-std::int64_t Args::get_count(const std::string& name, std::int64_t fallback, bool allow_zero) const {
+std::int64_t Args::get_count(const std::string& name, std::int64_t fallback, bool allow_zero, std::int64_t max) const {
   const std::int64_t x = get_int(name, fallback);
   if (x < 0 || (x == 0 && !allow_zero)) {
     throw UsageError("--" + name + " expects a " + (allow_zero ? "non-negative" : "positive") + " integer, got " +
                      std::to_string(x));
   }
+  if (x > max) throw UsageError("--" + name + " expects at most " + std::to_string(max) + ", got " + std::to_string(x));
   return x;
 }
 

@@ -4,7 +4,9 @@
 // reject_unknown() after reading all flags turns a typo into a usage error (exit code 2).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -50,8 +52,9 @@ class Args {
 
   // Image sizes: "HxW" or a single number for a square; {0, 0} when absent.
   std::pair<int, int> get_size(const std::string& name, std::pair<int, int> fallback = {0, 0}) const;
-  // A positive integer (or 0 when allow_zero).
-  std::int64_t get_count(const std::string& name, std::int64_t fallback, bool allow_zero = false) const;
+  // A positive integer (or 0 when allow_zero), at most `max`.
+  std::int64_t get_count(const std::string& name, std::int64_t fallback, bool allow_zero = false,
+                         std::int64_t max = std::numeric_limits<std::int64_t>::max()) const;
 
   // Positional `index` (named `what` in the message) or a UsageError.
   const std::string& positional(std::size_t index, const std::string& what) const;
@@ -69,5 +72,13 @@ class Args {
 };
 
 std::uint64_t parse_bytes(const std::string& text, const std::string& flag);
+// "HxWxC" (e.g. 28x28x1), each part 1..65535; a UsageError naming `flag` otherwise.
+std::array<std::int64_t, 3> parse_hwc(const std::string& text, const std::string& flag);
+
+// Upper bounds of the flags several commands share: past them a value is a typo, not a request.
+inline constexpr std::int64_t kMaxThreads = 1024;        // worker threads of one process
+inline constexpr std::int64_t kMaxEpochs = 1'000'000;
+inline constexpr std::int64_t kMaxBatch = 1 << 24;       // rows; the memory budget bounds it further
+inline constexpr std::int64_t kMaxClasses = 1 << 20;
 
 }  // namespace stoker::cli

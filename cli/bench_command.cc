@@ -56,16 +56,17 @@ std::string bottleneck(const PipelineStats& st, double wall) {
 
 int bench_command(const Args& args) {
   DataSpec spec = data_spec_from(args);
-  const std::int64_t batch = args.get_count("batch", 256);
-  const std::int64_t epochs = args.get_count("epochs", 1);
+  const std::int64_t batch = args.get_count("batch", 256, false, kMaxBatch);
+  const std::int64_t epochs = args.get_count("epochs", 1, false, kMaxEpochs);
   const std::int64_t limit = args.get_count("limit", 0, true);
   const auto shuffle = static_cast<std::size_t>(args.get_count("shuffle-buffer", 0, true));
-  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   const std::size_t budget = args.get_bytes("memory-budget", std::size_t{512} << 20);
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
   args.reject_unknown();
 
   LabeledData data = open_labeled(spec);
+  check_batch_fits(data, batch, budget);
   Dataset ds = data.make(shuffle);
   if (epochs > 1) ds = ds.repeat(epochs);
   if (limit > 0) ds = ds.take(limit);

@@ -2,26 +2,33 @@
 #include "cli/data_source.h"
 
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <tuple>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "cli/args.h"
+#include "cli/hdf5_layout.h"
 #include "formats/file_source.h"
 #include "formats/hdf5_source.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_decode.h"
+#include "pipeline/checked_size.h"
 #include "pipeline/error.h"
+#include "pipeline/memory_budget.h"
 
 namespace stoker::cli {
 
 DataSpec data_spec_from(const Args& args) {
   DataSpec spec;
   spec.path = args.require("data");
+  spec.names_given = args.has("images") || args.has("labels");
   spec.images = args.get("images", spec.images);
   spec.labels = args.get("labels", spec.labels);
   std::tie(spec.height, spec.width) = args.get_size("size");
+  if (auto shape = args.get("shape")) spec.shape = parse_hwc(*shape, "shape");
   spec.gray = args.get_bool("gray");
   return spec;
 }
@@ -29,14 +36,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string dims_text(const std::vector<std::int64_t>& d) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(d[i]);
-  }
-  return s + "]";
-}
 
 std::string normalise_name(std::string name) { return name.empty() || name[0] == '/' ? name : "/" + name; }
 
@@ -65,25 +64,75 @@ std::int64_t label_at(const Tensor& t, std::int64_t i) {
   }
 }
 
-LabeledData open_hdf5(const DataSpec& spec) {
-  const Hdf5FileInfo info = hdf5_describe(spec.path);
-  const Hdf5DatasetInfo& img = find_dataset(info, spec.images, "images");
-  const Hdf5DatasetInfo& lab = find_dataset(info, spec.labels, "labels");
-  const ErrorContext ctx{"cli", spec.path, std::nullopt};
-  if (img.vlen_bytes || !img.stoker_dtype) {
-    throw Error(ErrorCode::kUnsupported,
-                "images dataset " + img.name + " is " + img.dtype +
-                    "; train/bench read fixed-size images [N,H,W] or [N,H,W,C] (uint8 or float32)",
+// One-hot (or soft) target rows [C] of any numeric dtype as float32 [C].
+Tensor as_float_targets(const Tensor& t) {
+  Tensor out(DType::kF32, t.shape());
+  float* dst = out.mutable_data_as<float>();
+  const std::int64_t n = t.shape().num_elements();
+  for (std::int64_t i = 0; i < n; ++i) {
+    dst[i] = t.dtype() == DType::kF64 ? static_cast<float>(t.data_as<double>()[i]) : static_cast<float>(label_at(t, i));
+  }
+  return out;
+}
+
+// Resolves which datasets hold the images and labels: the named ones, else /train/images +
+// /train/labels, else the file's only trainable pair (said on stderr).
+Hdf5Pair choose_pair(const Hdf5FileInfo& info, const DataSpec& spec) {
+  auto has = [&](const std::string& n) {
+    for (const Hdf5DatasetInfo& d : info.datasets) if (d.name == normalise_name(n)) return true;
+    return false;
+  };
+  if (!spec.names_given && !(has(spec.images) && has(spec.labels))) {
+    const std::vector<Hdf5Pair> pairs = trainable_pairs(info);
+    if (pairs.size() == 1) {
+      std::fprintf(stderr, "data: using --images %s --labels %s, the only image/label pair in %s\n",
+                   pairs[0].images->name.c_str(), pairs[0].labels->name.c_str(), info.path.c_str());
+      return pairs[0];
+    }
+    if (pairs.size() > 1) {
+      std::string list;
+      for (const Hdf5Pair& p : pairs) list += "\n  --images " + p.images->name + " --labels " + p.labels->name;
+      throw UsageError(info.path + " has " + std::to_string(pairs.size()) + " image/label pairs; name one:" + list);
+    }
+  }
+  return {&find_dataset(info, spec.images, "images"), &find_dataset(info, spec.labels, "labels")};
+}
+
+// The element shape [H,W,C] of flat rows [N,D]: --shape when given (H*W*C must be D), else 1x1xD.
+std::array<std::int64_t, 3> flat_row_shape(const Hdf5DatasetInfo& img, const DataSpec& spec, const ErrorContext& ctx) {
+  const std::int64_t d = img.shape[1];
+  if (spec.shape[0] == 0) return {1, 1, d};
+  const std::int64_t want = spec.shape[0] * spec.shape[1] * spec.shape[2];
+  if (want != d) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--shape " + std::to_string(spec.shape[0]) + "x" + std::to_string(spec.shape[1]) + "x" +
+                    std::to_string(spec.shape[2]) + " has " + std::to_string(want) + " values but rows of " + img.name +
+                    " have " + std::to_string(d),
                 ctx);
   }
-  if (img.shape.size() != 3 && img.shape.size() != 4) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "images dataset " + img.name + " has shape " + dims_text(img.shape) + "; expected [N,H,W] or [N,H,W,C]", ctx);
+  return spec.shape;
+}
+
+LabeledData open_hdf5(const DataSpec& spec) {
+  const Hdf5FileInfo info = hdf5_describe(spec.path);
+  if (info.datasets.empty()) {
+    throw Error(ErrorCode::kDataLoss, "no datasets found (an empty or corrupt HDF5 file?)", {"cli", info.path, std::nullopt});
   }
-  if (!lab.stoker_dtype || lab.shape.empty() || (lab.shape.size() == 2 && lab.shape[1] != 1) || lab.shape.size() > 2) {
+  const Hdf5Pair pair = choose_pair(info, spec);
+  const Hdf5DatasetInfo& img = *pair.images;
+  const Hdf5DatasetInfo& lab = *pair.labels;
+  const ErrorContext ctx{"cli", spec.path, std::nullopt};
+  if (!is_image_layout(img)) {
+    throw Error(ErrorCode::kUnsupported,
+                "images dataset " + img.name + " is " + img.dtype + " " + dims_text(img.shape) +
+                    "; train/bench read [N,H,W], [N,H,W,C] or flat [N,D] rows (uint8 or float32), or encoded JPEGs "
+                    "(vlen uint8 [N])",
+                ctx);
+  }
+  if (!is_label_layout(lab)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "labels dataset " + lab.name + " is " + lab.dtype + " " + dims_text(lab.shape) +
-                    "; expected integer labels [N] or [N,1]",
+                    "; expected integer class indices [N] or [N,1], or one-hot rows [N,classes]",
                 ctx);
   }
   if (lab.shape[0] != img.shape[0]) {
@@ -92,22 +141,63 @@ LabeledData open_hdf5(const DataSpec& spec) {
                     std::to_string(lab.shape[0]),
                 ctx);
   }
+  if (!checked_num_elements(img.shape)) {
+    throw Error(ErrorCode::kDataLoss, "images dataset " + img.name + " has dims " + dims_text(img.shape) +
+                                          ", whose product overflows; corrupt header?", ctx);
+  }
   LabeledData d;
   d.kind = "hdf5";
   d.rows = img.shape[0];
-  d.height = img.shape[1];
-  d.width = img.shape[2];
-  d.channels = img.shape.size() == 4 ? img.shape[3] : 1;
-  d.image_dtype = *img.stoker_dtype;
+  const std::string path = spec.path, images = img.name, labels = lab.name;
+  const bool jpeg = img.vlen_bytes;
+  const bool one_hot = is_one_hot(lab);
+  std::optional<DecodeJpegOptions> decode;
+  std::optional<Shape> view;  // flat rows viewed as [H,W,C]
+  if (jpeg) {
+    d.image_dtype = DType::kU8;
+    d.channels = spec.gray ? 1 : 3;
+    d.height = spec.height;
+    d.width = spec.width;
+    if ((d.height == 0 || d.width == 0) && d.rows > 0) {
+      // The first row's header sets the output size of all (as for an image folder).
+      Iterator it = hdf5(path, {images}).take(1).iterator({.num_threads = 1});
+      const Element first = *it.next();
+      const JpegHeader h = read_jpeg_header(first[0].data_as<std::uint8_t>(), first[0].nbytes(), images + " row 0");
+      d.height = h.height;
+      d.width = h.width;
+    }
+    DecodeJpegOptions o;
+    o.color = spec.gray ? JpegColor::kGray : JpegColor::kRGB;
+    o.height = static_cast<int>(d.height);
+    o.width = static_cast<int>(d.width);
+    decode = o;
+  } else {
+    d.image_dtype = *img.stoker_dtype;
+    if (img.shape.size() == 2) {
+      const auto hwc = flat_row_shape(img, spec, ctx);
+      d.height = hwc[0], d.width = hwc[1], d.channels = hwc[2];
+      view = Shape{d.height, d.width, d.channels};
+    } else {
+      d.height = img.shape[1];
+      d.width = img.shape[2];
+      d.channels = img.shape.size() == 4 ? img.shape[3] : 1;
+    }
+  }
   const DType label_dtype = *lab.stoker_dtype;
-  d.row_bytes = static_cast<std::size_t>(d.height * d.width * d.channels) * dtype_size(d.image_dtype) + dtype_size(label_dtype);
+  const std::int64_t classes = one_hot ? lab.shape[1] : 0;
+  const std::size_t label_bytes = one_hot ? static_cast<std::size_t>(classes) * sizeof(float) : dtype_size(label_dtype);
+  d.row_bytes = checked_mul(static_cast<std::size_t>(d.height * d.width * d.channels), dtype_size(d.image_dtype),
+                            "a row of " + images) +
+                label_bytes;
   d.disk_bytes = img.storage_bytes + lab.storage_bytes;
   d.description = spec.path + ": " + std::to_string(d.rows) + " rows, " + img.name + " " + img.dtype + " " +
-                  dims_text(img.shape) + ", " + lab.name + " " + lab.dtype;
-  const std::string path = spec.path, images = img.name, labels = lab.name;
+                  dims_text(img.shape) + (view ? " viewed as " + view->to_string() : "") +
+                  (jpeg ? " decoded to " + std::to_string(d.height) + "x" + std::to_string(d.width) : "") + ", " + lab.name +
+                  " " + lab.dtype + (one_hot ? " one-hot " + dims_text(lab.shape) : "");
   const std::size_t row_bytes = d.row_bytes;
-  const bool cast_labels = label_dtype != DType::kI32 && label_dtype != DType::kI64;
-  d.make = [path, images, labels, row_bytes, cast_labels, rows = d.rows](std::size_t shuffle_buffer) {
+  const bool cast_labels = !one_hot && label_dtype != DType::kI32 && label_dtype != DType::kI64;
+  const bool float_targets = one_hot && label_dtype != DType::kF32;
+  d.make = [=, rows = d.rows](std::size_t shuffle_buffer) {
     Hdf5Options o;
     if (shuffle_buffer > 0) {
       // Blocks small enough that the buffer mixes many of them (hdf5_source.h: buffer >= 8-32 x
@@ -117,31 +207,46 @@ LabeledData open_hdf5(const DataSpec& spec) {
       o.shuffle_blocks = true;
     }
     Dataset ds = hdf5(path, {images, labels}, o);
-    if (cast_labels) {
+    if (cast_labels || float_targets || view) {
       ds = ds.map(
-          [](Element e) {
-            e[1] = Tensor::scalar<std::int32_t>(static_cast<std::int32_t>(label_at(e[1], 0)));
+          [=](Element e) {
+            if (view) e[0] = e[0].reshaped(*view);  // shares the row's bytes
+            if (cast_labels) e[1] = Tensor::scalar<std::int32_t>(static_cast<std::int32_t>(label_at(e[1], 0)));
+            if (float_targets) e[1] = as_float_targets(e[1]);
             return e;
           },
-          MapOptions{.name = "cast_labels"});
+          MapOptions{.name = "labels"});
     }
     if (shuffle_buffer > 0) ds = ds.shuffle(std::min<std::size_t>(shuffle_buffer, static_cast<std::size_t>(rows)));
+    if (decode) ds = ds.map(decode_jpeg(*decode), MapOptions{.name = "decode_jpeg"});
     return ds;
   };
-  d.count_classes = [path, labels, threads = spec.num_threads]() {
-    std::int64_t lo = 0, hi = -1;
+  if (one_hot) {
+    d.count_classes = [classes] { return static_cast<int>(classes); };
+    return d;
+  }
+  d.count_classes = [path, labels, threads = spec.num_threads, rows = d.rows]() {
+    // Labels are class indices: one above the number of rows (or kMaxClasses) names a class no
+    // row can belong to, and sizing class folders or a softmax by it would exhaust the machine.
+    const std::int64_t cap = std::min<std::int64_t>(rows, kMaxClasses);
+    std::int64_t hi = -1, row = 0;
     Iterator it = hdf5(path, {labels}).batch(1 << 16).iterator({.num_threads = threads, .memory_budget = 64 << 20});
     while (auto b = it.next()) {
       const Tensor& t = (*b)[0];
-      for (std::int64_t i = 0; i < t.shape()[0]; ++i) {
+      for (std::int64_t i = 0; i < t.shape()[0]; ++i, ++row) {
         const std::int64_t v = label_at(t, i);
-        lo = std::min(lo, v);
+        if (v < 0 || v >= cap) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      "labels dataset " + labels + " holds label " + std::to_string(v) +
+                          (v < 0 ? ", which is negative"
+                                 : ", which implies more classes than " +
+                                       (cap == rows ? "the dataset's " + std::to_string(rows) + " rows"
+                                                    : "the limit of " + std::to_string(kMaxClasses))) +
+                          "; labels must be class indices 0..classes-1",
+                      {"cli", path, row});
+        }
         hi = std::max(hi, v);
       }
-    }
-    if (lo < 0) {
-      throw Error(ErrorCode::kInvalidArgument, "labels dataset " + labels + " holds a negative label (" + std::to_string(lo) + ")",
-                  {"cli", path, std::nullopt});
     }
     return static_cast<int>(hi + 1);
   };
@@ -158,9 +263,20 @@ LabeledData open_folder(const DataSpec& spec) {
   d.width = spec.width;
   d.channels = spec.gray ? 1 : 3;
   if (d.height == 0 || d.width == 0) {
+    // The first image's header sets the output size of all: bounded like any decode (signature
+    // first, max_pixels), and the commands check the resulting rows against the memory budget.
+    const std::string& first = list.paths.front();
+    const DecodeJpegOptions defaults;
     detail::ByteBuffer buf;
-    detail::read_whole_file(list.paths.front(), buf);
-    const JpegHeader h = read_jpeg_header(buf.data.get(), buf.size, list.paths.front());
+    detail::read_whole_file(first, buf, "\xFF\xD8", std::size_t{4} * static_cast<std::size_t>(defaults.max_pixels));
+    const JpegHeader h = read_jpeg_header(buf.data.get(), buf.size, first);
+    if (std::int64_t{h.height} * h.width > defaults.max_pixels) {
+      throw Error(ErrorCode::kUnsupported,
+                  "the first image, which sets the output size when --size is not given, claims " + std::to_string(h.height) +
+                      "x" + std::to_string(h.width) + " pixels, above max_pixels=" + std::to_string(defaults.max_pixels) +
+                      "; give --size HxW",
+                  {"cli", first, 0});
+    }
     d.height = h.height;
     d.width = h.width;
   }
@@ -211,7 +327,23 @@ LabeledData open_labeled(const DataSpec& spec) {
   if (!is_hdf5_path(spec.path)) {
     throw UsageError("--data: " + spec.path + " is neither an HDF5 file nor an image folder (root/<class>/*.jpg)");
   }
-  return open_hdf5(spec);
+  LabeledData d = open_hdf5(spec);
+  if (d.rows == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "the dataset has 0 rows (" + spec.images + " and " + spec.labels + " are empty)",
+                {"cli", spec.path, std::nullopt});
+  }
+  return d;
+}
+
+void check_batch_fits(const LabeledData& data, std::int64_t batch, std::size_t budget) {
+  const std::string where = data.kind + " " + std::to_string(data.height) + "x" + std::to_string(data.width) + "x" +
+                            std::to_string(data.channels) + " rows";
+  const std::size_t bytes = checked_mul(data.row_bytes, static_cast<std::size_t>(std::max<std::int64_t>(batch, 1)),
+                                        "a batch of " + std::to_string(batch) + " " + where);
+  // One element, and one batch of them, must each fit in the budget (memory_budget.h).
+  MemoryBudget(budget).require_fits(bytes, "a batch of " + std::to_string(std::max<std::int64_t>(batch, 1)) + " " + where +
+                                               " (" + format_bytes(double(data.row_bytes)) + " each)",
+                                    {"cli", data.description.substr(0, data.description.find(':')), std::nullopt});
 }
 
 std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {
@@ -219,13 +351,6 @@ std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {
   return std::max<std::size_t>(1, std::min<std::size_t>(fit, static_cast<std::size_t>(data.rows)));
 }
 
-std::string format_bytes(double bytes) {
-  char buf[32];
-  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
-  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
-  else if (bytes >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%.0f B", bytes);
-  return buf;
-}
+std::string format_bytes(double bytes) { return MemoryBudget::format_bytes(bytes); }
 
 }  // namespace stoker::cli

@@ -9,6 +9,7 @@
 // over the labels dataset, which is small).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -25,7 +26,9 @@ struct DataSpec {
   std::string images = "/train/images";
   std::string labels = "/train/labels";
   int height = 0, width = 0;  // image folders: output size; 0: the first image's size
-  bool gray = false;          // image folders: decode to one channel
+  bool gray = false;          // image folders and JPEG datasets: decode to one channel
+  bool names_given = false;   // --images or --labels given (else the file's only pair may be used)
+  std::array<std::int64_t, 3> shape{0, 0, 0};  // flat HDF5 rows [N,D] viewed as HxWxC (0: 1x1xD)
   int num_threads = 0;        // only for the HDF5 class-count pass
 };
 
@@ -55,6 +58,9 @@ bool is_hdf5_path(const std::string& path);
 // Opens `spec`; throws UsageError for a missing path or a wrong kind, stoker::Error for a bad file.
 LabeledData open_labeled(const DataSpec& spec);
 
+// Refuses (stoker::Error kOutOfMemory) a batch of `batch` rows of `data` larger than the whole
+// memory budget, naming the row size, the batch and the budget, before any row is read.
+void check_batch_fits(const LabeledData& data, std::int64_t batch, std::size_t budget);
 // Auto shuffle buffer: all rows when they fit in a quarter of `budget`, else as many as do
 // (at least 1).
 std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget);

@@ -11,11 +11,11 @@
 namespace stoker::cli {
 
 int demo_command(const Args& args) {
-  const std::int64_t n = args.get_int("images", 20000);
-  const std::int64_t side = args.get_int("size", 64);
-  const std::int64_t batch = args.get_int("batch", 256);
-  const int threads = static_cast<int>(args.get_int("threads", 0));
-  const std::size_t budget = static_cast<std::size_t>(args.get_int("memory-budget-mb", 64)) << 20;
+  const std::int64_t n = args.get_count("images", 20000);
+  const std::int64_t side = args.get_count("size", 64, false, 65535);
+  const std::int64_t batch = args.get_count("batch", 256, false, kMaxBatch);
+  const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
+  const std::size_t budget = static_cast<std::size_t>(args.get_count("memory-budget-mb", 64, false, 1 << 30)) << 20;
   args.reject_unknown();
 
   // Synthetic uint8 HWC images with int32 labels, generated on the fly: never all in memory.

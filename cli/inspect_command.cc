@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/hdf5_layout.h"
 #include "formats/file_source.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_decode.h"
@@ -20,14 +21,10 @@ void inspect_hdf5(const std::string& path) {
   const Hdf5FileInfo info = hdf5_describe(path);
   std::printf("HDF5 %s", info.to_string().c_str());
   if (info.datasets.empty()) std::printf("  (no datasets)\n");
-  // Image datasets (rank 3-4) and label datasets (rank 1, integer) with the same row count.
-  for (const Hdf5DatasetInfo& img : info.datasets) {
-    if (img.shape.size() < 3 || img.shape.size() > 4 || !img.stoker_dtype) continue;
-    for (const Hdf5DatasetInfo& lab : info.datasets) {
-      if (lab.shape.size() != 1 || lab.shape[0] != img.shape[0] || !lab.stoker_dtype) continue;
-      std::printf("trainable pair: --images %s --labels %s (%lld rows)\n", img.name.c_str(), lab.name.c_str(),
-                  static_cast<long long>(img.shape[0]));
-    }
+  for (const Hdf5Pair& p : trainable_pairs(info)) {
+    std::printf("trainable pair: --images %s --labels %s (%lld rows)%s\n", p.images->name.c_str(), p.labels->name.c_str(),
+                static_cast<long long>(p.images->shape[0]),
+                p.images->vlen_bytes ? ", encoded JPEGs" : p.images->shape.size() == 2 ? ", flat rows (--shape HxWxC)" : "");
   }
 }
 

@@ -14,6 +14,7 @@
 #include "cli/synthetic.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_encode.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/dataset.h"
 
 namespace stoker::cli {
@@ -85,22 +86,23 @@ int make_dataset_command(const Args& args) {
   const std::int64_t test_n = args.get_count("test-n", n / 10, true);
   SynthSpec s;
   std::tie(s.height, s.width) = args.get_size("size", {128, 128});
-  s.channels = static_cast<int>(args.get_count("channels", 3));
+  s.channels = static_cast<int>(args.get_count("channels", 3, false, 4));
   if (s.channels != 1 && s.channels != 3) throw UsageError("--channels expects 1 or 3");
-  s.classes = static_cast<int>(args.get_count("classes", 10));
+  s.classes = static_cast<int>(args.get_count("classes", 10, false, kMaxClasses));
   if (s.classes < 2) throw UsageError("--classes expects at least 2");
   s.seed = static_cast<std::uint64_t>(args.get_count("seed", 0, true));
-  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   const std::size_t row_bytes = static_cast<std::size_t>(s.height) * s.width * s.channels;
   Hdf5DatasetOptions storage;
   int quality = 90;
   if (format == "hdf5") {
     storage = hdf5_storage(args, row_bytes);
   } else {
-    quality = static_cast<int>(args.get_count("quality", 90));
+    quality = static_cast<int>(args.get_count("quality", 90, false, 100));
     if (quality > 100) throw UsageError("--quality expects 1-100");
   }
   args.reject_unknown(1);
+  const RemoveTemporariesOnSignals cleanup;  // Ctrl-C: no temporary left beside OUTPUT
 
   const auto t0 = std::chrono::steady_clock::now();
   if (format == "hdf5") {
@@ -109,9 +111,10 @@ int make_dataset_command(const Args& args) {
     if (test_n > 0) write_hdf5_split(w, "test", s, n, n + test_n, storage, threads);
     w.close();
   } else {
-    prepare_output_folder(out, "OUTPUT");
-    write_jpeg_split(out + "/train", s, 0, n, quality, threads);
-    if (test_n > 0) write_jpeg_split(out + "/test", s, n, n + test_n, quality, threads);
+    StagedFolder staged(out, "OUTPUT");  // appears at `out` only when every file is written
+    write_jpeg_split(staged.dir() + "/train", s, 0, n, quality, threads);
+    if (test_n > 0) write_jpeg_split(staged.dir() + "/test", s, n, n + test_n, quality, threads);
+    staged.commit();
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %lld train + %lld test samples of %dx%dx%d uint8, %d classes, to %s (%s, %s) in %.1f s\n",

@@ -16,7 +16,9 @@
 #include "cli/commands.h"
 #include "cli/data_source.h"
 #include "cli/progress.h"
+#include "cli/storage.h"
 #include "device/pinned_ring.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 #include "trainer/cpu_blas.h"
 #include "trainer/trainer.h"
@@ -60,13 +62,13 @@ int train_command(const Args& args) {
   const std::string val_path = args.get("val-data", spec.path);
   const std::string val_images = args.get("val-images", "/test/images");
   const std::string val_labels = args.get("val-labels", "/test/labels");
-  const std::int64_t classes_flag = args.get_count("classes", 0, true);
+  const std::int64_t classes_flag = args.get_count("classes", 0, true, kMaxClasses);
   const std::string model = args.get("model", "seed");
-  const int epochs = static_cast<int>(args.get_count("epochs", 1));
+  const int epochs = static_cast<int>(args.get_count("epochs", 1, false, kMaxEpochs));
   const std::string batch_text = args.get("batch", "32");
   std::int64_t batch_flag = 0;
   if (batch_text != "auto") {
-    batch_flag = args.get_count("batch", 32);
+    batch_flag = args.get_count("batch", 32, false, kMaxBatch);
   }
   const std::string precision = args.get_choice("precision", {"float32", "mixed_float16", "mixed_bfloat16"}, "float32");
   const double lr = args.get_double("lr", 1e-3);
@@ -80,7 +82,7 @@ int train_command(const Args& args) {
   const std::size_t budget = args.get_bytes("memory-budget", std::size_t{1} << 30);
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
   const std::string shuffle_text = args.get("shuffle-buffer", "auto");
-  const int threads = static_cast<int>(args.get_count("threads", 0, true));
+  const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   spec.num_threads = threads;
   const std::string log_path = args.get("log", "");
   const std::string progress = args.get_choice("progress", {"auto", "bar", "line"}, "auto");
@@ -88,8 +90,18 @@ int train_command(const Args& args) {
   const std::string feeder = args.get_choice("feeder", {"auto", "on", "off"}, "auto");
   args.reject_unknown();
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
+  // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
+  const std::vector<FlagPath> inputs{{"--data", spec.path}, {"--val-data", validate ? val_path : ""}, {"--load", load}};
+  refuse_output_over_input({"--log", log_path}, inputs);
+  // --save may be --load (continue training in place): the load is done before training and the
+  // save is atomic, so the old weights stay whole until the new ones are complete.
+  refuse_output_over_input({"--save", save}, {inputs[0], inputs[1]});
+  refuse_output_over_input({"--save", save}, {{"--log", log_path}});
+  // Found now, not after the last epoch: the folder of --save must exist and take a new file.
+  if (!save.empty()) check_writable(save, "--save");
 
   LabeledData data = open_labeled(spec);
+  check_batch_fits(data, batch_flag, budget);
   std::size_t shuffle_buffer = shuffle_text == "auto" ? auto_shuffle_buffer(data, budget)
                                                       : static_cast<std::size_t>(args.get_count("shuffle-buffer", 0, true));
   std::optional<LabeledData> val;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -31,6 +32,16 @@ class FileListNode final : public DatasetNode {
   FileListNode(std::shared_ptr<const FileList> list, std::string name, std::int64_t begin, std::int64_t stride)
       : list_(std::move(list)), name_(std::move(name)), begin_(begin), stride_(stride) {}
   std::string name() const override { return name_; }
+  // Every listed file's stamp, folded into a CRC-32 so the text stays short for any file count.
+  std::string fingerprint() const override {
+    std::uint32_t crc = 0;
+    for (std::size_t i = 0; i < list_->paths.size(); ++i) {
+      const std::string s = file_stamp(list_->paths[i]) + " label=" + std::to_string(list_->labels[i]) + "\n";
+      crc = static_cast<std::uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
+    }
+    return name_ + "(" + std::to_string(list_->paths.size()) + " files, stamps crc32=" + std::to_string(crc) + ", from " +
+           std::to_string(begin_) + " every " + std::to_string(stride_) + ")";
+  }
   std::int64_t cardinality() const override {
     auto n = static_cast<std::int64_t>(list_->paths.size());
     return n <= begin_ ? 0 : (n - begin_ + stride_ - 1) / stride_;
@@ -143,9 +154,26 @@ void detail::ByteBuffer::trim(std::size_t keep) {
   }
 }
 
-void detail::read_whole_file(const std::string& path, ByteBuffer& buf) {
+void detail::read_whole_file(const std::string& path, ByteBuffer& buf, std::string_view signature,
+                             std::size_t max_bytes) {
   std::size_t size = 0;
   int fd = open_sized(path, size);
+  if (!signature.empty()) {
+    const std::size_t head = std::min<std::size_t>(size, 64);
+    buf.resize(head);
+    if (head < signature.size() || ::pread(fd, buf.data.get(), head, 0) != static_cast<ssize_t>(head) ||
+        std::memcmp(buf.data.get(), signature.data(), signature.size()) != 0) {
+      ::close(fd);
+      return;  // the caller's decoder names what these first bytes are
+    }
+  }
+  if (size > max_bytes) {
+    ::close(fd);
+    throw Error(ErrorCode::kOutOfMemory,
+                "file is " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
+                    " one record may take",
+                {"read_file", path});
+  }
   buf.resize(size);
   read_exact(fd, path, buf.data.get(), size);
 }

@@ -70,8 +70,12 @@ struct ByteBuffer {
   void trim(std::size_t keep);
 };
 // Reads the whole file at `path` into `buf`. Throws stoker::Error naming the file (kNotFound,
-// kIo). Thread-safe (no shared state).
-void read_whole_file(const std::string& path, ByteBuffer& buf);
+// kIo). Thread-safe (no shared state). Bounded before anything is allocated:
+//  - a file that does not start with `signature` is not read whole: `buf` holds only its first
+//    bytes (at most 64), enough for a decoder to say what the file is instead;
+//  - a file larger than `max_bytes` is refused (kOutOfMemory, naming its size and the bound).
+void read_whole_file(const std::string& path, ByteBuffer& buf, std::string_view signature = {},
+                     std::size_t max_bytes = SIZE_MAX);
 }  // namespace detail
 
 }  // namespace stoker

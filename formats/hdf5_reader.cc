@@ -2,12 +2,14 @@
 #include "formats/hdf5_reader.h"
 
 #include <oneapi/tbb/parallel_for.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 
 #include "formats/hdf5_chunk.h"
+#include "pipeline/checked_size.h"
 
 namespace stoker::detail {
 namespace {
@@ -41,6 +43,15 @@ Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::
   if (rank > Shape::kMaxRank + 1) throw Error(ErrorCode::kUnsupported, what + " has rank above 9", ctx);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  // Dims come from the file: their product (and so every size derived from it) must fit, or a
+  // crafted header would size buffers from a wrapped number.
+  std::vector<std::int64_t> all_dims;
+  for (hsize_t d : dims) all_dims.push_back(d > hsize_t{INT64_MAX} ? -1 : static_cast<std::int64_t>(d));
+  if (!checked_num_elements(all_dims)) {
+    std::string text;
+    for (hsize_t d : dims) text += (text.empty() ? "" : ",") + std::to_string(d);
+    throw Error(ErrorCode::kDataLoss, what + " has dims [" + text + "], whose product overflows 2^60 elements; corrupt header?", ctx);
+  }
   *rows = static_cast<std::int64_t>(dims[0]);
   std::vector<std::int64_t> row_dims(dims.begin() + 1, dims.end());
   m.row_shape = Shape::from(row_dims);
@@ -157,6 +168,12 @@ std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta) {
   ErrorContext ctx{"hdf5", meta.path, std::nullopt};
   f->file = H5Id(H5Fopen(meta.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f->file) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen the HDF5 file", ctx);
+  haddr_t eoa = 0;
+  void* handle = nullptr;
+  if (H5Fget_eoa(f->file.get(), &eoa) >= 0 && H5Fget_vfd_handle(f->file.get(), H5P_DEFAULT, &handle) >= 0 && handle) {
+    f->eoa = static_cast<std::uint64_t>(eoa);
+    f->fd = *static_cast<int*>(handle);
+  }
   for (const Hdf5DatasetMeta& m : meta.datasets) {
     // Unfiltered chunks are read once per pass, in whole chunks: without a chunk cache libhdf5
     // reads them straight into the block instead of through the cache (one memcpy less per byte).
@@ -366,6 +383,17 @@ void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& bl
     }
   } catch (...) {
     block.fatal = std::current_exception();
+  }
+  // Checked after the reads: rows read from a file cut meanwhile may be zeros, not data. (The open
+  // file is checked, not the path: a file deleted or replaced by rename is still read whole.)
+  struct stat st{};
+  if (!block.fatal && file.fd >= 0 && ::fstat(file.fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) < file.eoa) {
+    block.fatal = std::make_exception_ptr(
+        Error(ErrorCode::kDataLoss,
+              "the file is now " + std::to_string(st.st_size) + " bytes, shorter than the " + std::to_string(file.eoa) +
+                  " bytes it had when opened: it was cut while being read (rows " +
+                  std::to_string(block.row_begin) + "-" + std::to_string(block.row_end - 1) + " not delivered)",
+              ctx));
   }
   // Merge the bad ranges of all datasets: a row is bad if any of its components is.
   std::sort(bad.begin(), bad.end(), [](const auto& x, const auto& y) { return x.begin < y.begin; });

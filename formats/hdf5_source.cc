@@ -38,6 +38,13 @@ class Hdf5Node final : public DatasetNode {
       : meta_(std::move(meta)), options_(std::move(options)), shard_num_(shard_num), shard_index_(shard_index) {}
 
   std::string name() const override { return options_.name; }
+  std::string fingerprint() const override {
+    std::string s = options_.name + "(" + file_stamp(meta_->path) + ";";
+    for (const auto& d : meta_->datasets) s += " " + d.name;
+    return s + "; shard " + std::to_string(shard_index_) + "/" + std::to_string(shard_num_) +
+           (options_.shuffle_blocks ? "; shuffled blocks seed=" + (options_.seed ? std::to_string(*options_.seed) : std::string("auto")) : "") +
+           ")";
+  }
 
   std::int64_t cardinality() const override {
     std::int64_t rows = 0;
@@ -255,6 +262,10 @@ class Hdf5Iterator final : public StageIterator {
       for (const auto& m : meta_.datasets) fixed_bytes += static_cast<std::size_t>(meta_.block_rows) * m.row_bytes;
       bool holding = current_ || !window_.empty();
       if (holding && !rt_.budget().has_room(fixed_bytes)) return;
+      // The one block taken without room must still fit the whole budget (a crafted chunk shape
+      // can make a block of gigabytes from a file of kilobytes).
+      rt_.budget().require_fits(fixed_bytes, "a block of " + std::to_string(meta_.block_rows) + " rows (whole chunks)",
+                                {n_->options_.name, meta_.path, lo});
       ++next_block_;
       auto p = std::make_shared<Pending>();
       Hdf5Block& b = p->block;

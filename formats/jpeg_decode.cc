@@ -18,6 +18,7 @@ constexpr const char* kStage = "decode_jpeg";
 // A per-thread buffer that grew past this is freed after use, so one huge image does not pin
 // memory on every worker for the rest of the run.
 constexpr std::size_t kKeepScratch = std::size_t{64} << 20;
+constexpr std::size_t kMaxFileBytesPerPixel = 4;
 // A crop covering less than this share of the (scaled) image is decoded as a window; above it a
 // full TurboJPEG decode costs about the same and has no edge effects.
 constexpr double kWindowShare = 0.8;
@@ -218,7 +219,10 @@ MapFn decode_jpeg(DecodeJpegOptions o) {
     if (in.dtype() == DType::kI8) {
       std::string path(tensor_path(in));
       try {
-        detail::read_whole_file(path, st.file);
+        // JPEG's SOI marker first, and at most 4 bytes per allowed pixel (quality 100 stays under
+        // ~1.5 per RGB pixel), so a huge or sparse file is refused before it is read.
+        detail::read_whole_file(path, st.file, "\xFF\xD8", kMaxFileBytesPerPixel * static_cast<std::size_t>(o.max_pixels) +
+                                                                 (std::size_t{1} << 20));
       } catch (const Error& err) {
         throw err.with_context({kStage, path});
       }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pipeline/checked_size.h"
 #include "pipeline/dataset.h"
 #include "pipeline/stage.h"
 
@@ -33,7 +34,11 @@ struct BatchLayout {
     for (std::size_t k = 0; k < d.size(); ++k) {
       row_bytes.push_back(static_cast<std::size_t>(s[k].num_elements()) * dtype_size(d[k]));
       offsets.push_back(total);
-      total += align_up(row_bytes[k] * static_cast<std::size_t>(rows));
+      const std::size_t part = checked_mul(row_bytes[k], static_cast<std::size_t>(rows),
+                                           "a batch of " + std::to_string(rows) + " rows of " + s[k].to_string() + " " +
+                                               dtype_name(d[k]) + " in bytes");
+      if (part > (SIZE_MAX >> 1) - total) throw Error(ErrorCode::kOutOfMemory, "a batch of " + std::to_string(rows) + " rows overflows 64 bits");
+      total += align_up(part);
     }
   }
 
@@ -67,6 +72,10 @@ class BatchNode final : public DatasetNode {
   BatchNode(NodePtr input, std::int64_t size, bool drop, bool padded, double pad)
       : input_(std::move(input)), size_(size), drop_(drop), padded_(padded), pad_(pad) {}
   std::string name() const override { return padded_ ? "padded_batch" : "batch"; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | " + name() + "(" + std::to_string(size_) + (drop_ ? ",drop" : "") +
+           (padded_ ? ",pad=" + std::to_string(pad_) : "") + ")";
+  }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (n < 0) return n;
@@ -137,6 +146,7 @@ class BatchIterator final : public StageIterator {
       BatchLayout::describe(e, dtypes, shapes);
       layout_.emplace(dtypes, shapes, n_->size_);
     }
+    if (!rt_.allocator_reserved()) rt_.budget().require_fits(layout_->total, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
     storage_ = allocate_batch(rt_, counters_, layout_->total, n_->name());
     if (!rt_.allocator_reserved()) charge_ = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
   }

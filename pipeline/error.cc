@@ -1,6 +1,8 @@
 // Formatting of stoker::Error: "[DataLoss] hdf5 'a.h5' record 12: message".
 #include "pipeline/error.h"
 
+#include <new>
+
 namespace stoker {
 namespace {
 
@@ -45,6 +47,18 @@ Error Error::with_context(const ErrorContext& outer) const {
   if (c.source.empty()) c.source = outer.source;
   if (!c.record) c.record = outer.record;
   return Error(code_, message_, std::move(c));
+}
+
+std::exception_ptr current_error_for_handoff() {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return std::make_exception_ptr(Error(e));
+  } catch (const std::bad_alloc&) {
+    return std::make_exception_ptr(std::bad_alloc());
+  } catch (...) {
+    return std::current_exception();
+  }
 }
 
 }  // namespace stoker

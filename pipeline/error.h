@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -51,5 +52,14 @@ class Error : public std::runtime_error {
   std::string message_;
   ErrorContext context_;
 };
+
+// An exception_ptr to a NEW copy of the exception being handled (call inside a catch block), for
+// a thread that hands the error to another thread. The caught object may still be referenced by
+// the throwing side (a stage's buffered item rethrown by std::rethrow_exception); the copy is
+// referenced by nothing else, so after the hand-off (under the receiving queue's lock) only the
+// receiving thread reads or destroys it. Sharing the original instead leaves its last release to
+// whichever thread drops it second, synchronised only by libstdc++'s uninstrumented reference
+// count. Error and std::bad_alloc are copied; any other type is passed on as it is.
+std::exception_ptr current_error_for_handoff();
 
 }  // namespace stoker

@@ -28,6 +28,24 @@ void MemoryBudget::release(std::size_t bytes) {
   }
 }
 
+std::string MemoryBudget::format_bytes(double bytes) {
+  char buf[32];
+  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
+  else if (bytes >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%.0f B", bytes);
+  return buf;
+}
+
+void MemoryBudget::require_fits(std::size_t bytes, const std::string& what, const ErrorContext& where) const {
+  if (bytes <= limit_) return;
+  throw Error(ErrorCode::kOutOfMemory,
+              what + " needs " + format_bytes(double(bytes)) + " (" + std::to_string(bytes) +
+                  " bytes), more than the whole memory budget of " + format_bytes(double(limit_)) +
+                  "; make it smaller (a smaller batch or image size) or raise the memory budget",
+              where);
+}
+
 void StageCounters::add_bytes(std::int64_t delta) {
   raise_peak(peak_bytes, bytes_held.fetch_add(delta, std::memory_order_relaxed) + delta);
 }

@@ -16,7 +16,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
+
+#include "pipeline/error.h"
 
 namespace stoker {
 
@@ -31,6 +34,11 @@ class MemoryBudget {
   std::size_t peak() const { return peak_.load(std::memory_order_relaxed); }
   bool has_room(std::size_t bytes) const { return used() + bytes <= limit_; }
   bool has_room_for_buffer(std::size_t bytes) const { return used() + bytes <= limit_ - limit_ / 4; }
+  // One unit (an element, a block, a batch) larger than the whole budget can never be held within
+  // it: throws kOutOfMemory naming `what`, its size and the budget, before anything is allocated.
+  void require_fits(std::size_t bytes, const std::string& what, const ErrorContext& where) const;
+  // "12.3 MiB" (powers of 1024), for messages.
+  static std::string format_bytes(double bytes);
 
   void charge(std::size_t bytes);
   void release(std::size_t bytes);

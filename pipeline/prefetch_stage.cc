@@ -27,6 +27,7 @@ class PrefetchNode final : public DatasetNode {
  public:
   PrefetchNode(NodePtr input, std::int64_t n) : input_(std::move(input)), n_(n) {}
   std::string name() const override { return "prefetch"; }
+  std::string fingerprint() const override { return input_->fingerprint(); }  // order and values unchanged
   std::int64_t cardinality() const override { return input_->cardinality(); }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
 
@@ -106,7 +107,7 @@ class PrefetchIterator final : public StageIterator {
       try {
         got = input_->next(slot.element);
       } catch (...) {
-        slot.error = std::current_exception();
+        slot.error = current_error_for_handoff();  // the consumer's alone once queued
       }
       if (!got && !slot.error) break;
       std::size_t bytes = slot.element.nbytes();

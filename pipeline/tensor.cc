@@ -5,6 +5,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "pipeline/checked_size.h"
+
 namespace stoker {
 
 std::size_t dtype_size(DType t) {
@@ -45,9 +47,8 @@ Shape Shape::from(std::span<const std::int64_t> dims) {
 }
 
 std::int64_t Shape::num_elements() const {
-  std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
-  return n;
+  if (auto n = checked_num_elements(dims())) return *n;
+  throw Error(ErrorCode::kOutOfMemory, "shape " + to_string() + " has a negative dimension or more than 2^60 elements");
 }
 
 Shape Shape::prepend(std::int64_t n) const {
@@ -82,14 +83,6 @@ bool operator==(const Shape& a, const Shape& b) {
     if (a.dims_[static_cast<std::size_t>(i)] != b.dims_[static_cast<std::size_t>(i)]) return false;
   }
   return true;
-}
-
-std::shared_ptr<std::byte> allocate_aligned(std::size_t bytes) {
-  constexpr std::size_t kAlign = 64;
-  std::size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(shape) {

@@ -8,6 +8,8 @@ packages=(
   libtbb-dev libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
+  # The Python package (pip install .) and its tests (scripts/python-test.sh); torch is CPU-only.
+  python3-dev python3-venv python3-pytest python3-numpy python3-h5py python3-pil python3-torch
 )
 
 missing=()

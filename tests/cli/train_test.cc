@@ -163,7 +163,7 @@ TEST_F(Train, BadFlagsAndFilesGiveTheDocumentedExitCodes) {
       {{"train", "--data", path("idx")}, kExitUsage, "convert them to HDF5 first: stoker convert"},
       {{"train", "--data", path("empty")}, kExitRuntimeError, "empty"},
       {{"train", "--data", path("s.h5"), "--val-data", path("s.h5"), "--val-images", "/train/labels"}, kExitRuntimeError,
-       "expected [N,H,W] or [N,H,W,C]"},
+       "[N,H,W], [N,H,W,C] or flat [N,D]"},
   };
   for (const Case& c : cases) {
     CliResult r = run_cli(c.args);
