@@ -4,10 +4,15 @@
 // hold exactly: batches arrive in order, and no copy starts into a buffer before the consumer
 // released the batch it last held.
 //
-// Durations are simulated with sleeps (the work, not a race): D = 30 ms for the copy and for the
-// step, 40 batches. Ideal ratio 2N / (N + 1) = 1.95; the assertion is 1.8, i.e. it tolerates
-// ~90 ms of scheduling noise over the ~1.2 s overlapped run. The protocol checks use timestamps
-// recorded on each side, not wall-clock ratios.
+// Durations are simulated with sleeps (the work, not a race): D = 100 ms for the copy and for the
+// step, 20 batches. The ratio asserted (>= 1.8) is computed from timestamps of the one run, so a
+// loaded machine slows both sides alike: the serial path's time per step is the measured copy plus
+// the measured step (what copy-then-step takes), the feeder's is its steady-state time per step
+// (end of step 0 to end of the last step, / N - 1), i.e. max(copy, step) plus the feeder thread's
+// wake-up latency. 1.8 tolerates 11 ms of latency per step (measured: 1.99-2.01 with ctest -j2
+// running beside it on 2 cores). A real serial run is timed too and must be >= 1.5x slower
+// (wall clock at another moment, so with a looser bound). The protocol checks use timestamps
+// recorded on each side.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -23,8 +28,8 @@ namespace stoker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kD = std::chrono::milliseconds(30);
-constexpr int kBatches = 40;
+constexpr auto kD = std::chrono::milliseconds(100);
+constexpr int kBatches = 20;
 constexpr std::int64_t kBytes = 4096;
 
 // Batch k: one row of kBytes bytes all equal to k % 251, and the label k.
@@ -117,13 +122,26 @@ TEST(FeederOverlap, CopyingTheNextBatchDuringTheStepNearlyHalvesTheTimePerStep) 
     }
   }
   // Every step but an occasional one delayed by the scheduler overlaps the next copy.
-  EXPECT_GE(overlapping_steps, kBatches - 1 - 3) << "of " << kBatches - 1;
+  EXPECT_GE(overlapping_steps, kBatches - 1 - 2) << "of " << kBatches - 1;
+
+  // Same-run ratio: serial time per step (copy + step, as measured) over the feeder's steady state.
+  double copy_sum = 0, step_sum = 0;
+  for (int i = 0; i < kBatches; ++i) {
+    copy_sum += seconds(copies[static_cast<std::size_t>(i)].end - copies[static_cast<std::size_t>(i)].start);
+    step_sum += seconds(step_end[static_cast<std::size_t>(i)] - step_start[static_cast<std::size_t>(i)]);
+  }
+  const double serial_per_step = (copy_sum + step_sum) / kBatches;
+  const double fed_per_step = seconds(step_end.back() - step_end.front()) / (kBatches - 1);
+  const double ratio = serial_per_step / fed_per_step;
 
   const double serial = run_serial();
-  const double ratio = serial / overlapped;
-  std::printf("overlap: serial %.3f s, feeder %.3f s for %d steps: %.2fx steps/s; %d/%d steps overlapped a copy\n",
-              serial, overlapped, kBatches, ratio, overlapping_steps, kBatches - 1);
+  const double wall_ratio = serial / overlapped;
+  std::printf("overlap: %.1f ms/step copy-then-step vs %.1f ms/step with the feeder: %.2fx steps/s; real serial run "
+              "%.3f s vs feeder %.3f s (%.2fx); %d/%d steps overlapped a copy\n",
+              serial_per_step * 1e3, fed_per_step * 1e3, ratio, serial, overlapped, wall_ratio, overlapping_steps,
+              kBatches - 1);
   EXPECT_GE(ratio, 1.8);
+  EXPECT_GE(wall_ratio, 1.5);
   EXPECT_EQ(feeder.stats().batches, static_cast<std::uint64_t>(kBatches));
 }
 
