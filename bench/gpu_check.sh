@@ -260,6 +260,7 @@ train() {
   eval "STALL_$label=\$(field stall_pct \"\$last\")"
   say "$label: $(field samples_per_s "$last") samples/s, stall $(field stall_pct "$last")%"
 }
+json_str stall_definition "feeder runs: GPU idle between releasing batch i and starting batch i+1 (CUDA events on the compute stream) / epoch time; serial and cpu runs: time the trainer waited for the pipeline / epoch time"
 train fm_seed_cuda_feeder "$FM" seed 256 2 cuda on
 train fm_seed_cuda_serial "$FM" seed 256 2 cuda off
 train fm_seed_cpu "$FM" seed 256 1 cpu off
