@@ -203,9 +203,10 @@ int train_command(const Args& args) {
     std::printf("batches: %zu %s slots of %s\n", ring->num_slots(), ring->pinned() ? "pinned" : "host (no CUDA device)",
                 format_bytes(static_cast<double>(ring->slot_bytes())).c_str());
   }
-  std::printf("input: %s\n", fo.device_feeder ? (gpu ? "device feeder (H2D copy of batch i+1 on its own stream while batch i trains)"
-                                                        : "device feeder in host mode (no GPU backend)")
-                                              : "serial (the backend uploads each batch on its compute stream)");
+  const char* input = !fo.device_feeder ? "serial (the backend uploads each batch on its compute stream)"
+                      : gpu ? "device feeder (H2D copy of batch i+1 on its own stream while batch i trains)"
+                            : "device feeder in host mode (no GPU backend)";
+  std::printf("input: %s\n", input);
   std::fflush(stdout);
 
   std::unique_ptr<std::FILE, FileCloser> log;

@@ -30,7 +30,8 @@ Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
   backend_ = make_backend(config_.backend, spec_, input_, bc);
   std::size_t available = config_.memory_limit;
   if (available == 0) available = backend_->memory_available();
-  MemoryEstimate est = estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, backend_->plan_target());
+  MemoryEstimate est =
+      estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, backend_->plan_target());
   if (config_.device_batch_buffers > 0) {
     const std::size_t per_sample = static_cast<std::size_t>(input_[0] * input_[1] * input_[2]) * 4 + 8;
     const std::size_t buffers = static_cast<std::size_t>(config_.device_batch_buffers);
