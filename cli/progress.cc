@@ -27,7 +27,14 @@ std::string epoch_json(const EpochReport& r) {
        ",\"stall_pct\":" + num(r.stall_pct) + ",\"skipped_steps\":" + std::to_string(r.skipped_steps) +
        ",\"peak_pipeline_bytes\":" + std::to_string(r.peak_pipeline_bytes) +
        ",\"peak_backend_bytes\":" + std::to_string(r.peak_backend_bytes) +
-       ",\"peak_rss_bytes\":" + std::to_string(r.peak_rss_bytes) + ",\"stopped\":" + (r.stopped ? "true" : "false") + "}";
+       ",\"peak_rss_bytes\":" + std::to_string(r.peak_rss_bytes) + ",\"stopped\":" + (r.stopped ? "true" : "false");
+  if (r.feeder) {  // epochs fed by the device feeder: its copy rate and the GPU's idle time
+    s += ",\"feeder\":{\"host_mode\":" + std::string(r.feeder->host_mode ? "true" : "false") +
+         ",\"batches\":" + std::to_string(r.feeder->batches) + ",\"h2d_gbps\":" + num(r.feeder->h2d_gbps) +
+         ",\"input_stall_pct\":" + num(r.feeder->input_stall_pct) + ",\"gpu_idle_s\":" + num(r.feeder->gpu_idle_s) +
+         ",\"host_wait_s\":" + num(r.feeder->host_wait_s) + ",\"ring_wait_s\":" + num(r.feeder->ring_wait_s) + "}";
+  }
+  s += "}";
   return s;
 }
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "device/device_feeder.h"
 #include "pipeline/dataset.h"
 #include "trainer/backend.h"
 #include "trainer/model_spec.h"
@@ -39,6 +40,11 @@ struct TrainerConfig {
   int num_threads = 0;      // CPU backend threads (0: all cores)
   float input_scale = 1.f;  // images * input_scale after the cast to float (e.g. 1/255)
   std::uint64_t seed = 0;   // weight init and dropout
+  // Whole batches held outside the backend, in the memory it plans against: the DeviceFeeder's
+  // buffers (FitOptions::feeder_buffers, 2 by default) when fit() runs with device_feeder. The
+  // planner reserves this many batches of float32 images + int64 labels (the widest a batch
+  // holds), so a batch that fits with its feeder buffers is what gets planned.
+  int device_batch_buffers = 0;
 };
 
 struct StepReport {
@@ -65,6 +71,7 @@ struct EpochReport {
   double stall_pct = 0;  // time waiting in Iterator::next() / epoch time
   std::optional<EvalReport> validation;
   std::size_t peak_backend_bytes = 0, peak_pipeline_bytes = 0, peak_rss_bytes = 0;
+  std::optional<FeederStats> feeder;  // epochs fed by a DeviceFeeder: copy GB/s, GPU idle (stall)
   bool stopped = false;
   std::string to_string() const;
 };
@@ -78,6 +85,13 @@ struct FitOptions {
   std::function<void(const EpochReport&)> on_epoch;  // after every epoch (and its validation)
   const std::atomic<bool>* stop = nullptr;           // checked after every step
   std::string save_on_stop;                          // weights written here when stopped
+  // fit(Dataset): run each epoch's batches through a DeviceFeeder (device/README.md) instead of
+  // handing host batches to the backend. With a CUDA backend batch i+1 is copied on the feeder's
+  // stream while batch i trains and the backend reads device memory in place; with a host backend
+  // the feeder runs in host mode (same protocol, memcpy). A PinnedRing given as
+  // pipeline_options.batch_allocator is passed on to the feeder (its waits appear in the stats).
+  bool device_feeder = false;
+  int feeder_buffers = 2;
 };
 
 class Trainer {
@@ -100,8 +114,14 @@ class Trainer {
   // e.g. a cosine schedule sized once the batch (plan().batch) and so the steps are known.
   // Throws kInvalidArgument for another optimizer kind or a schedule without decay_steps.
   void set_optimizer(const OptimizerConfig& o);
+  // One epoch from a DeviceFeeder (see FitOptions::device_feeder); rep.feeder holds its stats.
+  EpochReport fit_epoch(DeviceFeeder& feeder, const FitOptions& options = {}, int epoch = 0);
   // One optimizer step on one batch.
   StepReport train_step(const Element& batch);
+  // One step on a device batch: waits for its copy on backend().stream() (no host wait), reads
+  // micro-batches as slices of it in place, and releases it on that stream once the update is
+  // queued. A host-mode batch (device == kHostDevice) works the same on a host backend.
+  StepReport train_step(DeviceBatch& batch);
 
   EvalReport evaluate(const Dataset& data, const Options& options = {});
   EvalReport evaluate(Iterator& it);
@@ -118,6 +138,12 @@ class Trainer {
 
  private:
   BatchView view(const Element& batch) const;
+  BatchView view(DType x_dtype, const Shape& x_shape, const void* x, DType y_dtype, const Shape& y_shape,
+                 const void* y) const;
+  // Micro-batches over `v`, then the update, then `after_update` (also when v is empty).
+  StepReport step_on(const BatchView& v, const std::function<void()>& after_update);
+  // The epoch loop: `next` fills a step report (false at the end) and the seconds it waited.
+  EpochReport epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options, int epoch);
   // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
   void end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out);
 
