@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/on_error.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -63,6 +64,7 @@ int bench_command(const Args& args) {
   const int threads = static_cast<int>(args.get_count("threads", 0, true));
   const std::size_t budget = args.get_bytes("memory-budget", std::size_t{512} << 20);
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
+  const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
 
   LabeledData data = open_labeled(spec);
@@ -76,7 +78,8 @@ int bench_command(const Args& args) {
               format_bytes(static_cast<double>(budget)).c_str(), threads > 0 ? std::to_string(threads).c_str() : "all");
   std::fflush(stdout);
 
-  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0});
+  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .error_policy = on_error,
+                             .max_logged_errors = 8});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;
   double bytes = 0;
@@ -103,6 +106,8 @@ int bench_command(const Args& args) {
   std::printf("peak memory: pipeline %s of %s budget; process peak RSS %s\n",
               format_bytes(static_cast<double>(st.peak_bytes)).c_str(), format_bytes(static_cast<double>(budget)).c_str(),
               format_bytes(static_cast<double>(ru.ru_maxrss) * 1024).c_str());
+  print_skipped(stdout, st.skipped, st.first_errors, 3);
+  print_jpeg_warnings(stdout, data.jpeg_counts.get());
   return kExitOk;
 }
 

@@ -145,7 +145,10 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
   rep.samples_per_s = rep.seconds > 0 ? static_cast<double>(rep.samples) / rep.seconds : 0;
   rep.stall_pct = rep.seconds > 0 ? 100.0 * wait / rep.seconds : 0;
   rep.peak_backend_bytes = peak_backend_;
-  rep.peak_pipeline_bytes = it.stats().peak_bytes;
+  PipelineStats ps = it.stats();
+  rep.peak_pipeline_bytes = ps.peak_bytes;
+  rep.skipped_elements = ps.skipped;
+  if (ps.skipped > 0) rep.skipped_errors = std::move(ps.first_errors);
   rep.peak_rss_bytes = peak_rss();
   return rep;
 }
@@ -225,6 +228,7 @@ std::string EpochReport::to_string() const {
   os.precision(1);
   os << " | " << seconds << " s, " << samples_per_s << " samples/s, stall " << stall_pct << "%";
   if (skipped_steps) os << ", " << skipped_steps << " steps skipped";
+  if (skipped_elements) os << ", " << skipped_elements << " bad elements skipped";
   os << ", peak rss " << (peak_rss_bytes >> 20) << " MiB";
   if (stopped) os << " (stopped)";
   return os.str();

@@ -65,6 +65,10 @@ struct EpochReport {
   double stall_pct = 0;  // time waiting in Iterator::next() / epoch time
   std::optional<EvalReport> validation;
   std::size_t peak_backend_bytes = 0, peak_pipeline_bytes = 0, peak_rss_bytes = 0;
+  // Elements the pipeline dropped under ErrorPolicy::kSkip (bad input) and the first messages
+  // (Iterator::stats(): skipped, first_errors; fit(Iterator&): counted since the iterator began).
+  std::uint64_t skipped_elements = 0;
+  std::vector<std::string> skipped_errors;
   bool stopped = false;
   std::string to_string() const;
 };
