@@ -2,7 +2,9 @@
 // file and dataset (and rows), never a crash; ErrorPolicy::kSkip drops only the bad chunk's rows.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "formats/hdf5_common.h"
@@ -199,6 +201,67 @@ TEST(Hdf5Errors, CorruptChunkIsDataLossNamingFileDatasetAndRows) {
       }
     }
   }
+}
+
+// Found by fuzzing (tests/fuzz/hdf5_reader_fuzz.cc): a 7 KB file whose chunk index gives a chunk
+// ~4 GB of stored bytes made the raw-chunk reader allocate that much. The index is a v1 B-tree
+// (the writer's default format): each key is u32 chunk size, u32 filter mask, (rank + 1) u64
+// offsets, followed by the child's address; the key before chunk 0's address is patched.
+TEST(Hdf5Errors, AChunkIndexClaimingMoreBytesThanTheFileIsDataLoss) {
+  TempDir dir;
+  const std::string path = dir.file("index.h5");
+  {
+    Hdf5Writer w(path);
+    w.write("/d", make_rows<std::uint8_t>(40, Shape{4}, [](std::int64_t i) { return i; }),
+            {.chunk_rows = 10, .deflate_level = 4});
+    w.write("/labels", make_rows<std::int64_t>(40, Shape{}, [](std::int64_t i) { return i; }), {.chunk_rows = 10});
+  }
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  {
+    detail::Hdf5Lock lock;
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/d", H5P_DEFAULT);
+    hsize_t offset[2] = {0, 0};
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info_by_coord(d, offset, &mask, &addr, &size), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  const std::size_t key = 4 + 4 + 8 * 3;  // size, mask, offsets of rank 2 + 1
+  std::size_t at = 0;
+  for (std::size_t i = key; i + 8 <= bytes.size() && !at; ++i) {
+    std::uint64_t v = 0, s = 0;
+    std::memcpy(&v, &bytes[i], 8);
+    std::memcpy(&s, &bytes[i - key], 4);
+    if (v == addr && s == size) at = i - key;
+  }
+  ASSERT_GT(at, 0u) << "chunk 0's B-tree key not found";
+  const std::uint32_t huge = 0xF0000000u;  // 4 GB
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(reinterpret_cast<const char*>(&huge), 4);
+  f.close();
+
+  Iterator it = hdf5(path, {"/d", "/labels"}, {.block_rows = 40}).iterator({.num_threads = 1});
+  std::vector<std::int64_t> got;
+  int errors = 0;
+  for (;;) {
+    try {
+      auto e = it.next();
+      if (!e) break;
+      got.push_back((*e)[1].item<std::int64_t>());
+    } catch (const Error& e) {
+      ++errors;
+      EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
+      for (std::string n : {path, std::string("/d"), std::string("corrupt chunk index")}) {
+        EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+      }
+    }
+  }
+  EXPECT_EQ(errors, 1);
+  EXPECT_EQ(got.size(), 30u);  // the other three chunks still read
 }
 
 TEST(Hdf5Errors, SkipPolicyDropsOnlyTheBadChunkAndCountsItsRows) {
