@@ -12,7 +12,7 @@ secs=${1:-60}
 [[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2; }
 targets=(${FUZZ_TARGETS:-jpeg_decode jpeg_crop hdf5_reader idx_reader cache_reader weights_loader})
 build=build/fuzz
-command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (scripts/install-deps.sh --fuzz)" >&2; exit 2; }
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (run scripts/install-deps.sh)" >&2; exit 2; }
 
 start=$(date +%s)
 launcher=()
