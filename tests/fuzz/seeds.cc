@@ -69,7 +69,7 @@ void hdf5s(const fs::path& dir) {
   fs::create_directories(dir);
   const std::int64_t n = 12;
   Tensor images(DType::kU8, Shape{n, 4, 3});
-  for (std::int64_t i = 0; i < images.nbytes(); ++i) images.mutable_data_as<std::uint8_t>()[i] = static_cast<std::uint8_t>(i * 7);
+  for (std::size_t i = 0; i < images.nbytes(); ++i) images.mutable_data_as<std::uint8_t>()[i] = static_cast<std::uint8_t>(i * 7);
   std::vector<std::int64_t> labels(n);
   for (std::int64_t i = 0; i < n; ++i) labels[static_cast<std::size_t>(i)] = i % 3;
   const Tensor lab = Tensor::from_values<std::int64_t>(Shape{n}, labels);
