@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -262,6 +263,36 @@ TEST(Hdf5Errors, AChunkIndexClaimingMoreBytesThanTheFileIsDataLoss) {
   }
   EXPECT_EQ(errors, 1);
   EXPECT_EQ(got.size(), 30u);  // the other three chunks still read
+}
+
+// Found by fuzzing: a few-KB sparse file (chunked, nothing written) declaring 1e16 rows. Counting
+// its rows listed every block (1e10 of them, 80 GB) and so did starting an iterator; now the
+// count is arithmetic and the iterator is refused, naming the file and the budget.
+TEST(Hdf5Errors, ASparseFileWithBillionsOfBlocksIsCountedAndRefusedNotListed) {
+  TempDir dir;
+  const std::string path = dir.file("sparse.h5");
+  const hsize_t rows = 10'000'000'000'000'000ULL;
+  {
+    detail::Hdf5Lock lock;
+    hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {rows, 4}, chunk[2] = {1024, 4};
+    hid_t space = H5Screate_simple(2, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, "/images", H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+  }
+  ASSERT_LT(std::filesystem::file_size(path), 1u << 16);
+  Dataset ds = hdf5(path, {"/images"});
+  EXPECT_EQ(ds.cardinality(), static_cast<std::int64_t>(rows));
+  EXPECT_EQ(ds.shard(3, 2).cardinality() + ds.shard(3, 0).cardinality() + ds.shard(3, 1).cardinality(),
+            static_cast<std::int64_t>(rows));
+  expect_error([&] { ds.iterator({.num_threads = 1, .memory_budget = 64 << 20}); }, ErrorCode::kOutOfMemory,
+               {path, "blocks", std::to_string(64 << 20)});
 }
 
 TEST(Hdf5Errors, SkipPolicyDropsOnlyTheBadChunkAndCountsItsRows) {
