@@ -295,6 +295,32 @@ TEST(Hdf5Errors, ASparseFileWithBillionsOfBlocksIsCountedAndRefusedNotListed) {
                {path, "blocks", std::to_string(64 << 20)});
 }
 
+// Found by fuzzing: a dataset header whose chunk is larger than a fixed dimension ([3,4,9731] for
+// dims [12,4,3]; H5Dcreate never writes one) made libhdf5's H5Dread read past its chunk buffer.
+// The layout message (v3, chunked) holds the chunk dims as u32s followed by the element size.
+TEST(Hdf5Errors, AChunkLargerThanAFixedDimensionIsRefusedWhenOpened) {
+  TempDir dir;
+  const std::string path = dir.file("chunk.h5");
+  {
+    Hdf5Writer w(path);
+    w.write("/images", make_rows<std::uint8_t>(12, Shape{4, 3}, [](std::int64_t i) { return i; }),
+            {.chunk_rows = 3, .fletcher32 = true});
+  }
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  const std::uint32_t want[4] = {3, 4, 3, 1};  // chunk dims, then the element size
+  std::size_t at = 0;
+  for (std::size_t i = 0; i + sizeof want <= bytes.size() && !at; ++i) {
+    if (std::memcmp(&bytes[i], want, sizeof want) == 0) at = i;
+  }
+  ASSERT_GT(at, 0u) << "layout message not found";
+  const std::uint32_t wide = 9731;
+  f.seekp(static_cast<std::streamoff>(at + 8));
+  f.write(reinterpret_cast<const char*>(&wide), 4);
+  f.close();
+  expect_error([&] { hdf5(path, {"/images"}); }, ErrorCode::kDataLoss, {path, "/images", "[3,4,9731]", "[", "corrupt"});
+}
+
 TEST(Hdf5Errors, SkipPolicyDropsOnlyTheBadChunkAndCountsItsRows) {
   TempDir dir;
   std::string path = write_corrupt(dir, false);
