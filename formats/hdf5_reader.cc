@@ -70,23 +70,7 @@ Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
     std::vector<hsize_t> cdims(static_cast<std::size_t>(rank));
     H5Pget_chunk(dcpl.get(), rank, cdims.data());
-    // H5Dcreate refuses chunks larger than a fixed dimension, but a corrupt header can hold one,
-    // and libhdf5 then reads past its chunk buffer (found by fuzz_hdf5_reader): refuse it here.
-    std::vector<hsize_t> maxdims(static_cast<std::size_t>(rank));
-    H5Sget_simple_extent_dims(space.get(), nullptr, maxdims.data());
-    for (std::size_t i = 0; i < cdims.size(); ++i) {
-      if (cdims[i] == 0 || (maxdims[i] != H5S_UNLIMITED && cdims[i] > maxdims[i])) {
-        auto text = [](const std::vector<hsize_t>& v) {
-          std::string s = "[";
-          for (std::size_t k = 0; k < v.size(); ++k) s += (k ? "," : "") + std::to_string(v[k]);
-          return s + "]";
-        };
-        throw Error(ErrorCode::kDataLoss,
-                    what + " has chunks " + text(cdims) + " larger than its fixed dimensions " + text(maxdims) +
-                        " (corrupt dataset header)",
-                    ctx);
-      }
-    }
+    hdf5_check_chunk_dims(space.get(), cdims, what, ctx);  // a corrupt header: see there
     m.chunk_rows = static_cast<std::int64_t>(cdims[0]);
     whole_rows = std::equal(cdims.begin() + 1, cdims.end(), dims.begin() + 1);
   }
