@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/on_error.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -77,6 +78,7 @@ int bench_command(const Args& args) {
   const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   const std::size_t budget = args.get_bytes("memory-budget", std::size_t{512} << 20);
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
+  const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
 
   LabeledData data = open_labeled(spec);
@@ -91,7 +93,8 @@ int bench_command(const Args& args) {
               format_bytes(static_cast<double>(budget)).c_str(), threads > 0 ? std::to_string(threads).c_str() : "all");
   std::fflush(stdout);
 
-  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0});
+  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .error_policy = on_error,
+                             .max_logged_errors = 8});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;
   double bytes = 0;
@@ -122,6 +125,8 @@ int bench_command(const Args& args) {
               format_bytes(static_cast<double>(idle_rss)).c_str());
   std::printf("peak bytes: pipeline %zu, process rss above idle %.0f\n", st.peak_bytes,
               std::max(0.0, peak_rss - static_cast<double>(idle_rss)));
+  print_skipped(stdout, st.skipped, st.first_errors, 3);
+  print_jpeg_warnings(stdout, data.jpeg_counts.get());
   return kExitOk;
 }
 

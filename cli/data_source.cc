@@ -291,6 +291,7 @@ LabeledData open_folder(const DataSpec& spec) {
   o.color = spec.gray ? JpegColor::kGray : JpegColor::kRGB;
   o.height = static_cast<int>(d.height);
   o.width = static_cast<int>(d.width);
+  o.counts = d.jpeg_counts = std::make_shared<JpegDecodeCounts>();
   d.count_classes = [n = static_cast<int>(list.classes.size())] { return n; };
   // The listing made above is the source: the folder is walked once per open.
   d.make = [listed = image_folder(std::move(list)), o, rows = d.rows](std::size_t shuffle_buffer) {

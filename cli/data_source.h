@@ -13,10 +13,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
+#include "formats/jpeg_decode.h"
 #include "pipeline/dataset.h"
 
 namespace stoker::cli {
@@ -50,6 +52,8 @@ struct LabeledData {
   std::function<Dataset(std::size_t shuffle_buffer)> make;
   // Number of classes: class folders, or max label + 1 (one pass over the HDF5 labels).
   std::function<int()> count_classes;
+  // Image folders: JPEGs decoded with a warning (e.g. no EOI marker), counted by decode_jpeg.
+  std::shared_ptr<JpegDecodeCounts> jpeg_counts;
 };
 
 // True when `path` starts with the HDF5 signature (or has no such file yet and ends in .h5/.hdf5).

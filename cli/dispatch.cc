@@ -58,6 +58,8 @@ const std::vector<Command>& commands() {
        "  --feeder auto|on|off   ring -> device feeder -> backend: batch i+1 is copied to the GPU on its\n"
        "                         own stream while batch i trains (auto: with cuda); off: the backend\n"
        "                         uploads each batch on its compute stream (the serial path)\n"
+       "  --on-error fail|skip   a bad element (e.g. a truncated JPEG) ends the run (fail), or is skipped,\n"
+       "                         counted and its message shown in the epoch lines and summary (fail)\n"
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"
@@ -78,7 +80,8 @@ const std::vector<Command>& commands() {
        "  --limit N              stop after N images (all)\n"
        "  --shuffle-buffer N     rows in the shuffle buffer; 0: no shuffle (0)\n"
        "  --threads N            worker threads (all cores)\n"
-       "  --memory-budget BYTES  pipeline memory budget (512M)\n\n"
+       "  --memory-budget BYTES  pipeline memory budget (512M)\n"
+       "  --on-error fail|skip   a bad element ends the run (fail) or is skipped and counted (fail)\n\n"
        "example:\n"
        "  stoker bench --data synth.h5 --batch 256 --threads 2\n",
        bench_command},
@@ -97,7 +100,9 @@ const std::vector<Command>& commands() {
        "to an image folder:\n"
        "  --images NAME, --labels NAME  datasets to export (/train/images, /train/labels)\n"
        "  --quality Q            JPEG quality (95)\n"
-       "  --threads N            worker threads (all cores)\n\n"
+       "  --threads N            worker threads (all cores)\n"
+       "  --on-error fail|skip   a bad input (e.g. a truncated JPEG) ends the conversion (fail), or is\n"
+       "                         left out and listed with its file (fail)\n\n"
        "examples:\n"
        "  stoker convert /usr/share/datasets/fashion-mnist fashion_mnist.h5 --chunk-rows 1024\n"
        "  stoker convert fashion_mnist.h5 fm_jpeg/train --images /train/images --labels /train/labels\n",

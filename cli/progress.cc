@@ -25,6 +25,7 @@ std::string epoch_json(const EpochReport& r) {
   }
   s += ",\"seconds\":" + num(r.seconds) + ",\"samples_per_s\":" + num(r.samples_per_s) +
        ",\"stall_pct\":" + num(r.stall_pct) + ",\"skipped_steps\":" + std::to_string(r.skipped_steps) +
+       ",\"skipped_elements\":" + std::to_string(r.skipped_elements) +
        ",\"peak_pipeline_bytes\":" + std::to_string(r.peak_pipeline_bytes) +
        ",\"peak_backend_bytes\":" + std::to_string(r.peak_backend_bytes) +
        ",\"peak_rss_bytes\":" + std::to_string(r.peak_rss_bytes) + ",\"stopped\":" + (r.stopped ? "true" : "false");

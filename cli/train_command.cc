@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/on_error.h"
 #include "cli/progress.h"
 #include "cli/storage.h"
 #include "device/pinned_ring.h"
@@ -88,6 +89,7 @@ int train_command(const Args& args) {
   const std::string progress = args.get_choice("progress", {"auto", "bar", "line"}, "auto");
   const std::string pinned = args.get_choice("pinned-ring", {"auto", "on", "off"}, "auto");
   const std::string feeder = args.get_choice("feeder", {"auto", "on", "off"}, "auto");
+  const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
   // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
@@ -172,6 +174,8 @@ int train_command(const Args& args) {
   fo.pipeline_options.num_threads = threads;
   fo.pipeline_options.memory_budget = budget;
   fo.pipeline_options.seed = seed;
+  fo.pipeline_options.error_policy = on_error;
+  fo.pipeline_options.max_logged_errors = 8;
   fo.stop = &g_stop;
   fo.save_on_stop = save;
 
@@ -230,7 +234,11 @@ int train_command(const Args& args) {
   double seconds = 0, wait = 0;
   std::int64_t samples = 0;
   std::size_t peak_pipeline = 0, peak_rss = 0;
+  std::uint64_t skipped = 0;
+  std::vector<std::string> skip_messages;
   for (const EpochReport& r : reports) {
+    skipped += r.skipped_elements;
+    merge_messages(skip_messages, r.skipped_errors, 3);
     seconds += r.seconds;
     samples += r.samples;
     wait += r.seconds * r.stall_pct / 100.0;
@@ -257,6 +265,8 @@ int train_command(const Args& args) {
   std::printf("memory: pipeline peak %s of %s budget, process peak RSS %s\n",
               format_bytes(static_cast<double>(peak_pipeline)).c_str(), format_bytes(static_cast<double>(budget)).c_str(),
               format_bytes(static_cast<double>(peak_rss)).c_str());
+  print_skipped(stdout, skipped, skip_messages, 3);
+  print_jpeg_warnings(stdout, data.jpeg_counts.get());
   if (!save.empty() && !stopped) std::printf("weights saved to %s\n", save.c_str());
   return stopped ? kExitInterrupted : kExitOk;
 }

@@ -46,10 +46,15 @@ class Hdf5Node final : public DatasetNode {
            ")";
   }
 
+  // Counted, not listed: a sparse file may describe billions of blocks.
   std::int64_t cardinality() const override {
-    std::int64_t rows = 0;
-    for (std::int64_t b : blocks()) rows += block_end(b) - b * meta_->block_rows;
-    return rows;
+    const std::int64_t n = num_shard_blocks();
+    if (n == 0) return 0;
+    const std::int64_t last = shard_index_ + (n - 1) * shard_num_;  // this shard's last block
+    return (n - 1) * meta_->block_rows + (block_end(last) - last * meta_->block_rows);
+  }
+  std::int64_t num_shard_blocks() const {
+    return shard_index_ < meta_->num_blocks ? (meta_->num_blocks - 1 - shard_index_) / shard_num_ + 1 : 0;
   }
 
   // Shard of a shard: blocks b = i1 + n1*k with k % n2 == i2, i.e. b % (n1*n2) == i1 + n1*i2.
@@ -153,6 +158,21 @@ struct Pending {
   bool done = false;  // guarded by Shared::mu
 };
 
+// This shard's blocks, refused (kOutOfMemory) when their order, 8 bytes a block, would take more
+// than a quarter of the memory budget: a small sparse file can declare billions of rows.
+std::vector<std::int64_t> checked_blocks(const Hdf5Node* n, std::size_t budget) {
+  const auto blocks = static_cast<std::uint64_t>(n->num_shard_blocks());
+  if (blocks > budget / 4 / sizeof(std::int64_t)) {
+    throw Error(ErrorCode::kOutOfMemory,
+                std::to_string(n->meta_->rows) + " rows in " + std::to_string(blocks) + " blocks of " +
+                    std::to_string(n->meta_->block_rows) + " rows: the block order alone needs " +
+                    std::to_string(blocks * sizeof(std::int64_t)) + " bytes, over a quarter of the memory budget (" +
+                    std::to_string(budget) + " bytes); raise the budget or Hdf5Options::block_rows",
+                {n->options_.name, n->meta_->path, std::nullopt});
+  }
+  return n->blocks();
+}
+
 class Hdf5Iterator final : public StageIterator {
  public:
   Hdf5Iterator(const IterationContext& ctx, const Hdf5Node* n)
@@ -160,7 +180,7 @@ class Hdf5Iterator final : public StageIterator {
         n_(n),
         meta_(*n->meta_),
         shared_(std::make_shared<Shared>()),
-        order_(n->blocks()),
+        order_(checked_blocks(n, rt_.budget().limit())),
         zero_copy_(n->options_.zero_copy_rows),
         read_ahead_(read_ahead(n->options_.read_ahead_blocks)),
         hub_(std::make_shared<BufferHub>(&rt_.budget(), &counters_, static_cast<std::size_t>(read_ahead_) + 2)) {

@@ -202,7 +202,12 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
         return more;
       },
       options, epoch);
-  rep.peak_pipeline_bytes = it.stats().peak_bytes;
+  // The pipeline's figures: its peak bytes, and what the skip policy dropped (counted since the
+  // iterator began).
+  PipelineStats ps = it.stats();
+  rep.peak_pipeline_bytes = ps.peak_bytes;
+  rep.skipped_elements = ps.skipped;
+  if (ps.skipped > 0) rep.skipped_errors = std::move(ps.first_errors);
   return rep;
 }
 
@@ -307,6 +312,7 @@ std::string EpochReport::to_string() const {
   os.precision(1);
   os << " | " << seconds << " s, " << samples_per_s << " samples/s, stall " << stall_pct << "%";
   if (skipped_steps) os << ", " << skipped_steps << " steps skipped";
+  if (skipped_elements) os << ", " << skipped_elements << " bad elements skipped";
   os << ", peak rss " << (peak_rss_bytes >> 20) << " MiB";
   if (feeder) os << " | " << feeder->to_string();
   if (stopped) os << " (stopped)";

@@ -72,6 +72,10 @@ struct EpochReport {
   std::optional<EvalReport> validation;
   std::size_t peak_backend_bytes = 0, peak_pipeline_bytes = 0, peak_rss_bytes = 0;
   std::optional<FeederStats> feeder;  // epochs fed by a DeviceFeeder: copy GB/s, GPU idle (stall)
+  // Elements the pipeline dropped under ErrorPolicy::kSkip (bad input) and the first messages
+  // (Iterator::stats(): skipped, first_errors; fit(Iterator&): counted since the iterator began).
+  std::uint64_t skipped_elements = 0;
+  std::vector<std::string> skipped_errors;
   bool stopped = false;
   std::string to_string() const;
 };
