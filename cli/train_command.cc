@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/distributed_run.h"
 #include "cli/progress.h"
 #include "device/pinned_ring.h"
 #include "pipeline/error.h"
@@ -88,6 +89,8 @@ int train_command(const Args& args) {
   args.reject_unknown();
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
 
+  // Under mpirun: this rank's place in the job (data parallel); alone otherwise.
+  const DistributedRun dist = join_distributed_run();
   LabeledData data = open_labeled(spec);
   check_batch_fits(data, batch_flag, budget);
   std::size_t shuffle_buffer = shuffle_text == "auto" ? auto_shuffle_buffer(data, budget)
@@ -131,6 +134,7 @@ int train_command(const Args& args) {
   cfg.num_threads = threads;
   cfg.input_scale = data.image_dtype == DType::kU8 ? 1.f / 255.f : 1.f;
   cfg.seed = seed;
+  cfg.communicator = dist.comm;
   std::unique_ptr<Trainer> trainer_ptr;
   try {
     trainer_ptr = std::make_unique<Trainer>(model_spec, Hwc{data.height, data.width, data.channels}, cfg);
@@ -143,21 +147,23 @@ int train_command(const Args& args) {
   Trainer& trainer = *trainer_ptr;
   if (!load.empty()) trainer.load_weights(load);
   const std::int64_t batch = trainer.plan().batch;
-  const std::int64_t steps_per_epoch = (data.rows + batch - 1) / batch;
+  const std::int64_t rank_rows = data.rows / dist.size;  // equal shards (at most a block less each)
+  const std::int64_t steps_per_epoch = (rank_rows + batch - 1) / batch;
   OptimizerConfig optimizer = cfg.optimizer;
   optimizer.schedule = parse_schedule(schedule);
   optimizer.decay_steps = epochs * steps_per_epoch;
   trainer.set_optimizer(optimizer);
 
-  Dataset train = data.make(shuffle_buffer).batch(batch).prefetch(2);
+  // Data parallel: each rank reads its own equal shard in blocks of one batch (rounded to chunks).
+  Dataset train = data.make_shard(shuffle_buffer, {dist.size, dist.rank, batch}).batch(batch).prefetch(2);
   FitOptions fo;
   fo.epochs = epochs;
-  if (val) fo.validation = val->make(0).batch(batch).prefetch(2);
+  if (val && dist.root()) fo.validation = val->make(0).batch(batch).prefetch(2);
   fo.pipeline_options.num_threads = threads;
   fo.pipeline_options.memory_budget = budget;
   fo.pipeline_options.seed = seed;
   fo.stop = &g_stop;
-  fo.save_on_stop = save;
+  fo.save_on_stop = dist.root() ? save : "";
 
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
   // prefetch, one being assembled, one training), so the backend's H2D copy runs at DMA speed.
@@ -176,6 +182,10 @@ int train_command(const Args& args) {
               precision.c_str(), static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", lr, schedule.c_str(),
               trainer.plan().to_string().c_str());
   if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", cpu_blas::note().c_str());
+  if (dist.comm) {
+    std::printf("data parallel: %d ranks x batch %lld = global batch %lld; each rank reads its own equal shard\n",
+                dist.size, static_cast<long long>(batch), static_cast<long long>(batch) * dist.size);
+  }
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");
@@ -186,7 +196,7 @@ int train_command(const Args& args) {
   std::fflush(stdout);
 
   std::unique_ptr<std::FILE, FileCloser> log;
-  if (!log_path.empty()) {
+  if (!log_path.empty() && dist.root()) {
     log.reset(std::fopen(log_path.c_str(), "w"));
     if (!log) throw UsageError("--log: cannot write " + log_path);
   }
@@ -201,7 +211,8 @@ int train_command(const Args& args) {
     reports = trainer.fit(train, fo);
   }
   const bool stopped = !reports.empty() && reports.back().stopped;
-  if (!save.empty() && !stopped) trainer.save_weights(save);
+  if (!save.empty() && !stopped && dist.root()) trainer.save_weights(save);
+  if (dist.comm) print_weights_checksum(dist, trainer);
 
   double seconds = 0, wait = 0;
   std::int64_t samples = 0;

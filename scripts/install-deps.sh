@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtbb-dev libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )
 

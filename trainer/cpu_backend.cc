@@ -112,6 +112,10 @@ class CpuBackend final : public Backend {
     return run(b, begin, count, /*train=*/false, 0.f, 0);
   }
 
+  void reduce_gradients(const std::function<void(float*, std::size_t)>& sum_in_place) override {
+    for (auto& g : grads_) sum_in_place(g.data(), g.size());
+  }
+
   bool apply_gradients() override {
     const float inv = 1.f / scaler_.scale;
     std::atomic<bool> finite{true};

@@ -90,14 +90,36 @@ BatchView Trainer::view(const Element& batch) const {
 StepReport Trainer::train_step(const Element& batch) {
   const BatchView v = view(batch);
   StepReport r;
-  if (v.n == 0) return r;
-  const std::int64_t micro = std::min(v.n, plan_.micro_batch);
-  backend_->reserve(micro);
+  Communicator* comm = config_.communicator.get();
+  std::int64_t global_n = v.n;
+  if (comm) {
+    if (!weights_synced_) {
+      std::vector<std::vector<float>> params = backend_->get_params();
+      for (auto& p : params) comm->broadcast(p.data(), p.size(), 0);
+      backend_->set_params(params);
+      weights_synced_ = true;
+    }
+    comm->all_reduce_sum(&global_n, 1);
+  }
+  if (global_n == 0) return r;
   backend_->zero_grads();
   StepStats st;
-  const float weight = 1.f / static_cast<float>(v.n);
-  for (std::int64_t b = 0; b < v.n; b += micro) {
-    st += backend_->forward_backward(v, b, std::min(micro, v.n - b), weight, static_cast<std::uint64_t>(step_));
+  // Each sample weighs 1 / (global batch): the ranks' summed gradients are the full batch's mean.
+  const float weight = 1.f / static_cast<float>(global_n);
+  if (v.n > 0) {
+    const std::int64_t micro = std::min(v.n, plan_.micro_batch);
+    backend_->reserve(micro);
+    for (std::int64_t b = 0; b < v.n; b += micro) {
+      st += backend_->forward_backward(v, b, std::min(micro, v.n - b), weight, static_cast<std::uint64_t>(step_));
+    }
+  }
+  if (comm) {
+    backend_->reduce_gradients([comm](float* g, std::size_t n) { comm->all_reduce_sum(g, n); });
+    double sums[3] = {st.loss_sum, static_cast<double>(st.correct), static_cast<double>(st.count)};
+    comm->all_reduce_sum(sums, 3);
+    st.loss_sum = sums[0];
+    st.correct = static_cast<std::int64_t>(sums[1]);
+    st.count = static_cast<std::int64_t>(sums[2]);
   }
   r.applied = backend_->apply_gradients();
   ++step_;
@@ -118,7 +140,14 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
   Element batch;
   while (options.steps_per_epoch <= 0 || rep.steps < options.steps_per_epoch) {
     const auto tw = Clock::now();
-    const bool more = it.next(batch);
+    bool more = it.next(batch);
+    if (config_.communicator) {
+      // A step is global: when any rank's data has ended, every rank ends the epoch here (with
+      // equal shards they end together), instead of the others waiting in a collective forever.
+      std::int64_t ended = more ? 0 : 1;
+      config_.communicator->all_reduce_sum(&ended, 1);
+      more = ended == 0;
+    }
     const double waited = seconds_since(tw);
     wait += waited;
     if (!more) break;
@@ -132,9 +161,14 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
     loss_sum += s.loss * static_cast<double>(s.samples);
     correct += s.accuracy * static_cast<double>(s.samples);
     if (options.on_step) options.on_step(s);
-    if (options.stop && options.stop->load()) {
-      rep.stopped = true;
-      break;
+    if (options.stop) {
+      // Data parallel: stop together (Ctrl-C reaches the ranks at different steps).
+      std::int64_t stop = options.stop->load() ? 1 : 0;
+      if (config_.communicator) config_.communicator->all_reduce_sum(&stop, 1);
+      if (stop) {
+        rep.stopped = true;
+        break;
+      }
     }
   }
   rep.seconds = seconds_since(t0);

@@ -22,6 +22,7 @@
 
 #include "pipeline/dataset.h"
 #include "trainer/backend.h"
+#include "trainer/distributed.h"
 #include "trainer/model_spec.h"
 #include "trainer/planner.h"
 
@@ -39,6 +40,9 @@ struct TrainerConfig {
   int num_threads = 0;      // CPU backend threads (0: all cores)
   float input_scale = 1.f;  // images * input_scale after the cast to float (e.g. 1/255)
   std::uint64_t seed = 0;   // weight init and dropout
+  // Data parallel (distributed.h): every step sums batch sizes, gradients and step stats over the
+  // ranks; rank 0's weights are broadcast before the first step. Null: this process alone.
+  std::shared_ptr<Communicator> communicator;
 };
 
 struct StepReport {
@@ -100,7 +104,8 @@ class Trainer {
   // e.g. a cosine schedule sized once the batch (plan().batch) and so the steps are known.
   // Throws kInvalidArgument for another optimizer kind or a schedule without decay_steps.
   void set_optimizer(const OptimizerConfig& o);
-  // One optimizer step on one batch.
+  // One optimizer step on one batch. With a communicator: one global step over every rank's batch
+  // (all ranks must call it the same number of times); the report holds the global loss and counts.
   StepReport train_step(const Element& batch);
 
   EvalReport evaluate(const Dataset& data, const Options& options = {});
@@ -128,6 +133,7 @@ class Trainer {
   MemoryPlan plan_;
   std::int64_t step_ = 0;
   std::size_t peak_backend_ = 0;
+  bool weights_synced_ = false;  // data parallel: rank 0's weights broadcast to all
 };
 
 // The weights file format: "STKWGT01", the model text, the input shape, then each tensor
