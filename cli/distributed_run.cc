@@ -17,7 +17,13 @@ DistributedRun join_distributed_run() {
   if (!run.comm) return run;
   run.rank = run.comm->rank();
   run.size = run.comm->size();
-  std::printf("distributed: rank %d of %d (%s)\n", run.rank, run.size, run.comm->kind().c_str());
+  return run;
+}
+
+void announce_distributed_run(const DistributedRun& run, const Trainer& trainer) {
+  if (!run.comm) return;
+  const Communicator* comm = trainer.communicator() ? trainer.communicator() : run.comm.get();
+  std::printf("distributed: rank %d of %d (%s)\n", run.rank, run.size, comm->kind().c_str());
   std::fflush(stdout);
   if (!run.root()) {
     const int null = ::open("/dev/null", O_WRONLY);
@@ -26,7 +32,6 @@ DistributedRun join_distributed_run() {
       ::close(null);
     }
   }
-  return run;
 }
 
 void print_weights_checksum(const DistributedRun& run, Trainer& trainer) {

@@ -145,6 +145,7 @@ int train_command(const Args& args) {
     throw Error(e.code(), msg, e.context());
   }
   Trainer& trainer = *trainer_ptr;
+  announce_distributed_run(dist, trainer);
   if (!load.empty()) trainer.load_weights(load);
   const std::int64_t batch = trainer.plan().batch;
   const std::int64_t rank_rows = data.rows / dist.size;  // equal shards (at most a block less each)

@@ -54,9 +54,9 @@ OptimizerConfig::Schedule parse_schedule(const std::string& s) {
   throw Error(ErrorCode::kInvalidArgument, "unknown learning-rate schedule '" + s + "' (constant, cosine)");
 }
 
-void Backend::reduce_gradients(const std::function<void(float*, std::size_t)>&) {
+void Backend::reduce_gradients(Communicator&) {
   throw Error(ErrorCode::kUnsupported,
-              "data-parallel training on the " + name() + " backend is not implemented (no NCCL path); use --device cpu",
+              "data-parallel training on the " + name() + " backend is not implemented; use --device cpu",
               {"trainer"});
 }
 

@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +20,8 @@
 #include "trainer/model_spec.h"
 
 namespace stoker {
+
+class Communicator;
 
 enum class Precision {
   kFloat32,
@@ -130,11 +131,11 @@ class Backend {
   // Optimizer step on the accumulated gradients (unscaled by the loss scale); false when the
   // gradients were not finite and the step was skipped.
   virtual bool apply_gradients() = 0;
-  // Data parallel (trainer/distributed.h): calls sum_in_place on every accumulated gradient
-  // tensor (host float32, ParamInfo order), which leaves it holding the sum over all ranks; runs
-  // between the last forward_backward() and apply_gradients(). The CPU backend hands over its
-  // gradient buffers in place; the default refuses with kUnsupported (no NCCL path yet).
-  virtual void reduce_gradients(const std::function<void(float*, std::size_t)>& sum_in_place);
+  // Data parallel (trainer/distributed.h): replaces the accumulated gradients by their sum over
+  // all ranks; runs between the last forward_backward() and apply_gradients(). CPU: the host
+  // buffers go to comm.all_reduce_sum in place. CUDA: comm.all_reduce_sum_device (NCCL) on the
+  // backend's stream, or, for a host-only communicator, through a host copy. Default: kUnsupported.
+  virtual void reduce_gradients(Communicator& comm);
   // Replaces the learning rate, its schedule and the optimizer's hyper-parameters for the updates
   // that follow (the update count and the optimizer state are kept); the kind must not change.
   virtual void set_optimizer(const OptimizerConfig& o) = 0;

@@ -18,6 +18,7 @@
 #include "pipeline/error.h"
 #include "pipeline/rng.h"
 #include "trainer/cpu_blas.h"
+#include "trainer/distributed.h"
 #include "trainer/kernels_math.h"
 #include "trainer/planner.h"
 
@@ -112,8 +113,8 @@ class CpuBackend final : public Backend {
     return run(b, begin, count, /*train=*/false, 0.f, 0);
   }
 
-  void reduce_gradients(const std::function<void(float*, std::size_t)>& sum_in_place) override {
-    for (auto& g : grads_) sum_in_place(g.data(), g.size());
+  void reduce_gradients(Communicator& comm) override {
+    for (auto& g : grads_) comm.all_reduce_sum(g.data(), g.size());
   }
 
   bool apply_gradients() override {

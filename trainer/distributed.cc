@@ -63,6 +63,14 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(float* data, std::size_t n) override { all_reduce_in_pieces(data, n, MPI_FLOAT); }
   void all_reduce_sum(double* data, std::size_t n) override { all_reduce_in_pieces(data, n, MPI_DOUBLE); }
   void all_reduce_sum(std::int64_t* data, std::size_t n) override { all_reduce_in_pieces(data, n, MPI_INT64_T); }
+  void broadcast_bytes(void* data, std::size_t n, int root) override {
+    constexpr std::size_t kPiece = std::size_t{1} << 30;
+    for (std::size_t off = 0; off < n; off += kPiece) {
+      check(MPI_Bcast(static_cast<char*>(data) + off, static_cast<int>(std::min(kPiece, n - off)), MPI_BYTE, root,
+                      MPI_COMM_WORLD),
+            "MPI_Bcast");
+    }
+  }
   void broadcast(float* data, std::size_t n, int root) override {
     constexpr std::size_t kPiece = std::size_t{1} << 30;
     for (std::size_t off = 0; off < n; off += kPiece) {
@@ -88,6 +96,17 @@ LaunchInfo launch_info_from_environment() {
   }
   return l;
 }
+
+int local_rank_from_environment() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MPI_LOCAL_RANK"}) {
+    if (int r = env_int(name, -1); r >= 0) return r;
+  }
+  return launch_info_from_environment().rank;
+}
+
+#if !defined(STOKER_HAVE_NCCL)
+std::shared_ptr<Communicator> with_nccl(std::shared_ptr<Communicator> mpi) { return mpi; }
+#endif
 
 bool mpi_available() {
 #if defined(STOKER_HAVE_MPI)

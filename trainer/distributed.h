@@ -9,8 +9,10 @@
 // with equal shards).
 //
 // Engines, not a home-made transport: MPI (Open MPI as Debian ships it; MPI_Allreduce on host
-// buffers) when stoker is built with MPI (STOKER_HAVE_MPI) and launched by mpirun. NCCL is not
-// implemented here: the CUDA backend refuses a communicator (Backend::reduce_gradients).
+// buffers) when stoker is built with MPI (STOKER_HAVE_MPI) and launched by mpirun; on the CUDA
+// backend, NCCL (ncclAllReduce on the device gradients), bootstrapped through MPI, when stoker is
+// built with CUDA and NCCL (STOKER_HAVE_NCCL); otherwise the CUDA backend stages the gradients
+// through host memory for MPI.
 // Threads: a Communicator is used from one thread (the one that calls Trainer::fit); MPI is
 // initialised with MPI_THREAD_FUNNELED.
 #pragma once
@@ -34,6 +36,14 @@ class Communicator {
   virtual void all_reduce_sum(std::int64_t* data, std::size_t n) = 0;
   // Copies root's `data` to every rank.
   virtual void broadcast(float* data, std::size_t n, int root) = 0;
+  virtual void broadcast_bytes(void* data, std::size_t n, int root) = 0;
+  // Sums n floats of device memory over all ranks, ordered on `cuda_stream` (a cudaStream_t), and
+  // returns true; false when this communicator has no device path (the caller copies through
+  // host memory and all_reduce_sum instead).
+  virtual bool all_reduce_sum_device(float* data, std::size_t n, void* cuda_stream) {
+    (void)data, (void)n, (void)cuda_stream;
+    return false;
+  }
 };
 
 // Ranks and launcher as the environment tells them (Open MPI's OMPI_COMM_WORLD_*, PMIx's
@@ -52,5 +62,15 @@ bool mpi_available();
 // without MPI (each rank would otherwise train alone on everything). The returned object calls
 // MPI_Finalize when destroyed; one per process.
 std::shared_ptr<Communicator> join_mpi_job();
+
+// The local rank (Open MPI's OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID; else the
+// rank): ranks on one node pick CUDA device local_rank % devices.
+int local_rank_from_environment();
+
+// CUDA backend under MPI: binds this rank to its device (before the backend allocates), then
+// returns a communicator whose all_reduce_sum_device is NCCL's, bootstrapped through `mpi`
+// (rank 0's ncclUniqueId broadcast), kind "nccl"; host collectives still go through `mpi`.
+// Returns `mpi` itself when built without NCCL. Collective: every rank calls it.
+std::shared_ptr<Communicator> with_nccl(std::shared_ptr<Communicator> mpi);
 
 }  // namespace stoker

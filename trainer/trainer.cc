@@ -28,6 +28,11 @@ std::size_t peak_rss() {
 Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
     : spec_(std::move(spec)), input_(input), config_(std::move(config)) {
   BackendConfig bc{config_.precision, config_.optimizer, config_.num_threads, config_.input_scale, config_.seed};
+  // CUDA under MPI: bind this rank to its device before the backend allocates, and all-reduce
+  // with NCCL (with_nccl returns the MPI communicator unchanged when built without NCCL).
+  if (config_.communicator && config_.backend != "cpu" && cuda_backend_available()) {
+    config_.communicator = with_nccl(config_.communicator);
+  }
   backend_ = make_backend(config_.backend, spec_, input_, bc);
   const bool cuda = backend_->name() == "cuda";
   PlanTarget target{cuda, cpu_backend_slots(config_.num_threads)};
@@ -114,7 +119,7 @@ StepReport Trainer::train_step(const Element& batch) {
     }
   }
   if (comm) {
-    backend_->reduce_gradients([comm](float* g, std::size_t n) { comm->all_reduce_sum(g, n); });
+    backend_->reduce_gradients(*comm);
     double sums[3] = {st.loss_sum, static_cast<double>(st.correct), static_cast<double>(st.count)};
     comm->all_reduce_sum(sums, 3);
     st.loss_sum = sums[0];

@@ -119,6 +119,8 @@ class Trainer {
   const Hwc& input() const { return input_; }
   const MemoryPlan& plan() const { return plan_; }
   Backend& backend() { return *backend_; }
+  // Data parallel: the communicator steps run over (nccl on the CUDA backend when built with it).
+  const Communicator* communicator() const { return config_.communicator.get(); }
   std::int64_t steps() const { return step_; }
 
  private:
