@@ -13,6 +13,7 @@
 
 #include "formats/hdf5_writer.h"
 #include "tests/cli/cli_test_util.h"
+#include "trainer/backend.h"
 #include "trainer/distributed.h"
 
 #ifndef STOKER_BINARY
@@ -129,6 +130,38 @@ TEST_F(DistributedTrain, TwoRanksHoldIdenticalWeightsAndMatchOneProcessWithTheSa
     EXPECT_NEAR(b[e], a[e], tol) << "epoch " << e + 1;
   }
   EXPECT_LT(a[1], a[0]) << "the loss should fall, or the comparison says little";
+}
+
+// The CUDA backend under mpirun all-reduces with NCCL: runs where a machine has two GPUs
+// (bench/gpu_check.sh runs every test there), skips elsewhere (NCCL refuses two ranks on one GPU).
+TEST_F(DistributedTrain, TwoRanksOnTwoGpusAllReduceWithNccl) {
+  if (!mpi_available()) GTEST_SKIP() << "stoker built without MPI";
+  const std::string mpirun = on_path("mpirun");
+  if (mpirun.empty()) GTEST_SKIP() << "mpirun not installed";
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device (or built without CUDA)";
+  const CliResult gpus = shell("nvidia-smi -L");
+  std::size_t count = 0;
+  for (std::size_t p = 0; (p = gpus.out.find("GPU ", p)) != std::string::npos; ++p) ++count;
+  if (count < 2) GTEST_SKIP() << "needs two GPUs, found " << count;
+  Tensor x(DType::kU8, Shape{128, 8, 8, 1});
+  Tensor y(DType::kI32, Shape{128});
+  for (std::int64_t i = 0; i < 128; ++i) {
+    y.mutable_data_as<std::int32_t>()[i] = static_cast<std::int32_t>(i % 4);
+    for (int p = 0; p < 64; ++p) x.mutable_data_as<std::uint8_t>()[i * 64 + p] = static_cast<std::uint8_t>(p % 4 == i % 4 ? 200 : 10);
+  }
+  {
+    Hdf5Writer w(path("d.h5"));
+    w.write("/train/images", x, {.chunk_rows = 8});
+    w.write("/train/labels", y, {.chunk_rows = 8});
+  }
+  const CliResult two = shell(mpirun + " --allow-run-as-root --oversubscribe -np 2 " + STOKER_BINARY + " train --data " +
+                              path("d.h5") + " --model 'flatten dense(4,softmax)' --batch 16 --device cuda --progress line");
+  ASSERT_EQ(two.rc, 0) << two.out;
+  EXPECT_NE(two.out.find("distributed: rank 0 of 2 (nccl)"), std::string::npos) << two.out;
+  std::set<std::string> sums;
+  const std::regex re("rank [01] weights fnv1a ([0-9a-f]{16})");
+  for (std::sregex_iterator it(two.out.begin(), two.out.end(), re), end; it != end; ++it) sums.insert((*it)[1]);
+  EXPECT_EQ(sums.size(), 1u) << two.out;
 }
 
 }  // namespace
