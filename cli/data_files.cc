@@ -22,7 +22,7 @@ bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std
 
 std::vector<std::string> read_list(const std::string& list, const std::string& flag) {
   std::ifstream in(list);
-  if (!in) throw UsageError("--" + flag + ": cannot read the list file " + list);
+  if (!in) throw UsageError(flag + ": cannot read the list file " + list);
   const fs::path base = fs::path(list).parent_path();
   std::vector<std::string> out;
   std::string line;
@@ -33,7 +33,7 @@ std::vector<std::string> read_list(const std::string& list, const std::string& f
     fs::path p(line.substr(start));
     out.push_back(p.is_absolute() || base.empty() ? p.string() : (base / p).string());
   }
-  if (out.empty()) throw UsageError("--" + flag + ": the list file " + list + " names no files");
+  if (out.empty()) throw UsageError(flag + ": the list file " + list + " names no files");
   return out;
 }
 
@@ -56,7 +56,7 @@ std::vector<std::string> expand_data_paths(const std::string& arg, const std::st
       for (std::size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);  // sorted by glob()
     }
     globfree(&g);
-    if (out.empty()) throw UsageError("--" + flag + ": no file matches '" + arg + "'");
+    if (out.empty()) throw UsageError(flag + ": no file matches '" + arg + "'");
     return out;
   }
   std::vector<std::string> out;
@@ -68,7 +68,7 @@ std::vector<std::string> expand_data_paths(const std::string& arg, const std::st
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  if (out.empty()) throw UsageError("--" + flag + ": '" + arg + "' names no path");
+  if (out.empty()) throw UsageError(flag + ": '" + arg + "' names no path");
   return out;
 }
 

@@ -12,10 +12,10 @@
 
 namespace stoker::cli {
 
-// Expands `arg` as above. Throws UsageError (naming `flag`) for a glob with no match, an
+// Expands `arg` as above. Throws UsageError (starting with `flag`) for a glob with no match, an
 // unreadable or empty list file. Paths are not checked for existence here (a missing file in a
 // list is the reader's error, which names it, and --on-error skip can skip it).
-std::vector<std::string> expand_data_paths(const std::string& arg, const std::string& flag = "data");
+std::vector<std::string> expand_data_paths(const std::string& arg, const std::string& flag = "--data");
 
 // Whether `arg` names several paths (a glob, @list or comma list) rather than one.
 bool names_many_paths(const std::string& arg);

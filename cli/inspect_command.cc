@@ -71,7 +71,7 @@ int inspect_command(const Args& args) {
   args.reject_unknown(1);
   std::error_code ec;
   if (names_many_paths(path)) {
-    const std::vector<std::string> paths = expand_data_paths(path, "inspect PATH");
+    const std::vector<std::string> paths = expand_data_paths(path, "PATH");
     if (paths.size() > 1 && !fs::is_directory(paths[0], ec)) {
       print_hdf5_files_summary(paths);
       return kExitOk;
