@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 
 #include "pipeline/error.h"
 
@@ -52,7 +53,11 @@ class MpiCommunicator final : public Communicator {
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
   }
+  // Unwinding from an error: no MPI_Finalize, which waits for the other ranks (stuck in a
+  // collective this rank will never join); the process exits without it and mpirun then ends
+  // the job instead of hanging.
   ~MpiCommunicator() override {
+    if (std::uncaught_exceptions() > 0) return;
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Finalize();

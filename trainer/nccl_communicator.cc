@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <exception>
 #include <string>
 
 #include "device/cuda_check.h"
@@ -30,8 +31,9 @@ class NcclCommunicator final : public Communicator {
     mpi_->broadcast_bytes(&id, sizeof id, 0);
     nccl_check(ncclCommInitRank(&comm_, mpi_->size(), id, mpi_->rank()), "ncclCommInitRank");
   }
+  // Unwinding from an error: abort (local, never waits for the other ranks) instead of destroy.
   ~NcclCommunicator() override {
-    if (comm_) ncclCommDestroy(comm_);
+    if (comm_) std::uncaught_exceptions() > 0 ? ncclCommAbort(comm_) : ncclCommDestroy(comm_);
   }
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;

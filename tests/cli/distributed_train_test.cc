@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <string>
 
+#include "formats/hdf5_common.h"
 #include "formats/hdf5_writer.h"
 #include "tests/cli/cli_test_util.h"
 #include "trainer/backend.h"
@@ -130,6 +132,54 @@ TEST_F(DistributedTrain, TwoRanksHoldIdenticalWeightsAndMatchOneProcessWithTheSa
     EXPECT_NEAR(b[e], a[e], tol) << "epoch " << e + 1;
   }
   EXPECT_LT(a[1], a[0]) << "the loss should fall, or the comparison says little";
+}
+
+// A rank that fails (here: a corrupt chunk only rank 1 reads) ends the whole job with its error,
+// instead of finalizing MPI while the other rank waits in a collective forever.
+TEST_F(DistributedTrain, ARankThatFailsEndsTheJobNamingTheError) {
+  if (!mpi_available()) GTEST_SKIP() << "stoker built without MPI";
+  const std::string mpirun = on_path("mpirun");
+  if (mpirun.empty()) GTEST_SKIP() << "mpirun not installed";
+  const std::string file = path("d.h5");
+  {
+    Tensor x(DType::kU8, Shape{64, 8, 8, 1});
+    Tensor y(DType::kI32, Shape{64});
+    for (std::int64_t i = 0; i < 64 * 64; ++i) x.mutable_data_as<std::uint8_t>()[i] = static_cast<std::uint8_t>((i * 37) % 251);
+    for (std::int64_t i = 0; i < 64; ++i) y.mutable_data_as<std::int32_t>()[i] = static_cast<std::int32_t>(i % 4);
+    Hdf5Writer w(file);
+    w.write("/train/images", x, {.chunk_rows = 8, .deflate_level = 6});
+    w.write("/train/labels", y, {.chunk_rows = 8});
+  }
+  // Chunk 3 (rows 24..31) lies in block 1 (rows 16..31, batch 16): rank 1's first block.
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  {
+    detail::Hdf5Lock lock;
+    hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/train/images", H5P_DEFAULT);
+    hid_t space = H5Dget_space(d);
+    hsize_t offset[4] = {};
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info(d, space, 3, offset, &mask, &addr, &size), 0);
+    EXPECT_EQ(offset[0], 24u);
+    H5Sclose(space);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  ASSERT_GT(size, 32u);
+  {
+    std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(static_cast<std::streamoff>(addr + size / 2 - 8));
+    io.write(std::string(16, '\x55').data(), 16);
+  }
+  // `timeout` turns a hang into exit code 124.
+  const CliResult r = shell("timeout 60 " + mpirun + " --allow-run-as-root --oversubscribe -np 2 " + STOKER_BINARY +
+                            " train --data " + file + " --model 'flatten dense(4,softmax)' --batch 16 --epochs 2"
+                            " --shuffle-buffer 0 --device cpu --threads 1 --progress line");
+  EXPECT_NE(r.rc, 124) << "the job hung:\n" << r.out;
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("DataLoss"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(file), std::string::npos) << r.out;
 }
 
 // The CUDA backend under mpirun all-reduces with NCCL: runs where a machine has two GPUs
