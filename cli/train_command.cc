@@ -17,7 +17,9 @@
 #include "cli/data_source.h"
 #include "cli/distributed_run.h"
 #include "cli/progress.h"
+#include "cli/storage.h"
 #include "device/pinned_ring.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 #include "trainer/cpu_blas.h"
 #include "trainer/trainer.h"
@@ -88,6 +90,15 @@ int train_command(const Args& args) {
   const std::string pinned = args.get_choice("pinned-ring", {"auto", "on", "off"}, "auto");
   args.reject_unknown();
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
+  // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
+  const std::vector<FlagPath> inputs{{"--data", spec.path}, {"--val-data", validate ? val_path : ""}, {"--load", load}};
+  refuse_output_over_input({"--log", log_path}, inputs);
+  // --save may be --load (continue training in place): the load is done before training and the
+  // save is atomic, so the old weights stay whole until the new ones are complete.
+  refuse_output_over_input({"--save", save}, {inputs[0], inputs[1]});
+  refuse_output_over_input({"--save", save}, {{"--log", log_path}});
+  // Found now, not after the last epoch: the folder of --save must exist and take a new file.
+  if (!save.empty()) check_writable(save, "--save");
 
   // Under mpirun: this rank's place in the job (data parallel); alone otherwise.
   const DistributedRun dist = join_distributed_run();

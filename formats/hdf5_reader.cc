@@ -2,6 +2,7 @@
 #include "formats/hdf5_reader.h"
 
 #include <oneapi/tbb/parallel_for.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -167,6 +168,12 @@ std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta) {
   ErrorContext ctx{"hdf5", meta.path, std::nullopt};
   f->file = H5Id(H5Fopen(meta.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f->file) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen the HDF5 file", ctx);
+  haddr_t eoa = 0;
+  void* handle = nullptr;
+  if (H5Fget_eoa(f->file.get(), &eoa) >= 0 && H5Fget_vfd_handle(f->file.get(), H5P_DEFAULT, &handle) >= 0 && handle) {
+    f->eoa = static_cast<std::uint64_t>(eoa);
+    f->fd = *static_cast<int*>(handle);
+  }
   for (const Hdf5DatasetMeta& m : meta.datasets) {
     // Unfiltered chunks are read once per pass, in whole chunks: without a chunk cache libhdf5
     // reads them straight into the block instead of through the cache (one memcpy less per byte).
@@ -376,6 +383,17 @@ void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& bl
     }
   } catch (...) {
     block.fatal = std::current_exception();
+  }
+  // Checked after the reads: rows read from a file cut meanwhile may be zeros, not data. (The open
+  // file is checked, not the path: a file deleted or replaced by rename is still read whole.)
+  struct stat st{};
+  if (!block.fatal && file.fd >= 0 && ::fstat(file.fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) < file.eoa) {
+    block.fatal = std::make_exception_ptr(
+        Error(ErrorCode::kDataLoss,
+              "the file is now " + std::to_string(st.st_size) + " bytes, shorter than the " + std::to_string(file.eoa) +
+                  " bytes it had when opened: it was cut while being read (rows " +
+                  std::to_string(block.row_begin) + "-" + std::to_string(block.row_end - 1) + " not delivered)",
+              ctx));
   }
   // Merge the bad ranges of all datasets: a row is bad if any of its components is.
   std::sort(bad.begin(), bad.end(), [](const auto& x, const auto& y) { return x.begin < y.begin; });

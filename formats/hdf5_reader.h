@@ -49,6 +49,10 @@ std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, cons
 struct Hdf5OpenFile {
   H5Id file;
   std::vector<H5Id> datasets;
+  // End of the address space libhdf5 found at open: a file now shorter was cut while being read
+  // (libhdf5's sec2 driver zero-fills reads past EOF, so this check is what notices).
+  std::uint64_t eoa = 0;
+  int fd = -1;  // libhdf5's descriptor (sec2 driver), for fstat; -1 when unavailable
 };
 std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta);
 

@@ -40,6 +40,13 @@ class Hdf5Node final : public DatasetNode {
       : set_(std::move(set)), options_(std::move(options)), shard_num_(shard_num), shard_index_(shard_index) {}
 
   std::string name() const override { return options_.name; }
+  std::string fingerprint() const override {
+    std::string s = options_.name + "(" + file_stamp(meta_->path) + ";";
+    for (const auto& d : meta_->datasets) s += " " + d.name;
+    return s + "; shard " + std::to_string(shard_index_) + "/" + std::to_string(shard_num_) +
+           (options_.shuffle_blocks ? "; shuffled blocks seed=" + (options_.seed ? std::to_string(*options_.seed) : std::string("auto")) : "") +
+           ")";
+  }
 
   std::int64_t cardinality() const override {
     std::int64_t rows = 0;

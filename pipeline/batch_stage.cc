@@ -72,6 +72,10 @@ class BatchNode final : public DatasetNode {
   BatchNode(NodePtr input, std::int64_t size, bool drop, bool padded, double pad)
       : input_(std::move(input)), size_(size), drop_(drop), padded_(padded), pad_(pad) {}
   std::string name() const override { return padded_ ? "padded_batch" : "batch"; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | " + name() + "(" + std::to_string(size_) + (drop_ ? ",drop" : "") +
+           (padded_ ? ",pad=" + std::to_string(pad_) : "") + ")";
+  }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (n < 0) return n;

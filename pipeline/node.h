@@ -45,6 +45,12 @@ class DatasetNode {
   virtual std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const = 0;
   // Number of elements, or kUnknownCardinality / kInfiniteCardinality.
   virtual std::int64_t cardinality() const { return kUnknownCardinality; }
+  // What this node and everything before it would produce, as text: stage names, their parameters
+  // and, for file sources, each file's path, size and modification time. cache(path) stores it
+  // and rebuilds a file whose fingerprint differs. Functions (map, filter, generators) are known
+  // only by their name: give maps distinct names (MapOptions::name) when that matters. Nodes with
+  // an input must include input's fingerprint; the default (name only) suits sources without files.
+  virtual std::string fingerprint() const { return name(); }
   // A source that can read only shard `index` of `num` returns a node that does so; nullptr makes
   // shard() fall back to reading everything and keeping every num-th element.
   virtual std::shared_ptr<const DatasetNode> shard_source(std::int64_t num, std::int64_t index) const {
@@ -54,5 +60,8 @@ class DatasetNode {
 };
 
 using NodePtr = std::shared_ptr<const DatasetNode>;
+
+// "path size=<bytes> mtime=<ns>" for an existing file, "path missing" otherwise (fingerprints).
+std::string file_stamp(const std::string& path);
 
 }  // namespace stoker

@@ -11,6 +11,7 @@ class FilterNode final : public DatasetNode {
  public:
   FilterNode(NodePtr input, FilterFn pred) : input_(std::move(input)), pred_(std::move(pred)) {}
   std::string name() const override { return "filter"; }
+  std::string fingerprint() const override { return input_->fingerprint() + " | filter"; }
   std::int64_t cardinality() const override {
     return input_->cardinality() == kInfiniteCardinality ? kInfiniteCardinality : kUnknownCardinality;
   }
@@ -63,6 +64,10 @@ class SliceNode final : public DatasetNode {
       : input_(std::move(input)), name_(std::move(name)), begin_(begin), end_(end), stride_(stride),
         whole_groups_(whole_groups) {}
   std::string name() const override { return name_; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | " + name_ + "(" + std::to_string(begin_) + "," + std::to_string(end_) + "," +
+           std::to_string(stride_) + ")";
+  }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (n == kUnknownCardinality) return n;

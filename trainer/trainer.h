@@ -138,8 +138,10 @@ class Trainer {
   bool weights_synced_ = false;  // data parallel: rank 0's weights broadcast to all
 };
 
-// The weights file format: "STKWGT01", the model text, the input shape, then each tensor
-// (name, shape, float32 little-endian data).
+// The weights file format: "STKWGT02" (magic + format version), the model text, the input shape,
+// each tensor (name, shape, float32 little-endian data), then a u32 CRC-32 (zlib) of every byte
+// before it. Saved atomically (pipeline/atomic_file.h). Loading refuses, naming the file: another
+// version (kUnsupported), a checksum mismatch or truncation (kDataLoss), another model or input.
 void save_weights_file(const std::string& path, const ModelSpec& spec, const Hwc& input,
                        const std::vector<std::vector<float>>& params);
 std::vector<std::vector<float>> load_weights_file(const std::string& path, const ModelSpec& spec, const Hwc& input);
