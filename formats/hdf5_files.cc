@@ -45,6 +45,7 @@ std::int64_t Hdf5FileSet::block_rows_of(std::int64_t g) const {
 
 std::shared_ptr<const Hdf5FileSet> hdf5_file_set(std::shared_ptr<const Hdf5FileMeta> meta) {
   auto set = std::make_shared<Hdf5FileSet>();
+  set->paths.push_back(meta->path);
   set->files.push_back(std::move(meta));
   set->errors.emplace_back();
   set->reference = 0;
@@ -73,6 +74,7 @@ std::shared_ptr<const Hdf5FileSet> open_hdf5_files(const std::vector<std::string
     }
     if (error) meta.reset();
     if (meta && !set->reference) set->reference = set->files.size();
+    set->paths.push_back(path);
     set->files.push_back(std::move(meta));
     set->errors.push_back(std::move(error));
   }

@@ -20,6 +20,7 @@
 namespace stoker::detail {
 
 struct Hdf5FileSet {
+  std::vector<std::string> paths;                          // as given, one per file
   std::vector<std::shared_ptr<const Hdf5FileMeta>> files;  // null where the file is bad
   std::vector<std::optional<Error>> errors;                // set where the file is bad
   std::vector<std::int64_t> first_block;                   // files.size() + 1 prefix sums

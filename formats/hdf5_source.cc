@@ -41,8 +41,11 @@ class Hdf5Node final : public DatasetNode {
 
   std::string name() const override { return options_.name; }
   std::string fingerprint() const override {
-    std::string s = options_.name + "(" + file_stamp(meta_->path) + ";";
-    for (const auto& d : meta_->datasets) s += " " + d.name;
+    std::string s = options_.name + "(";
+    for (const std::string& p : set_->paths) s += file_stamp(p) + ";";
+    if (set_->reference) {
+      for (const auto& d : set_->files[*set_->reference]->datasets) s += " " + d.name;
+    }
     return s + "; shard " + std::to_string(shard_index_) + "/" + std::to_string(shard_num_) +
            (options_.shuffle_blocks ? "; shuffled blocks seed=" + (options_.seed ? std::to_string(*options_.seed) : std::string("auto")) : "") +
            ")";
