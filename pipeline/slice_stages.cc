@@ -66,7 +66,7 @@ class SliceNode final : public DatasetNode {
   std::string name() const override { return name_; }
   std::string fingerprint() const override {
     return input_->fingerprint() + " | " + name_ + "(" + std::to_string(begin_) + "," + std::to_string(end_) + "," +
-           std::to_string(stride_) + ")";
+           std::to_string(stride_) + (whole_groups_ ? ",equal" : "") + ")";
   }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
