@@ -27,7 +27,8 @@ const std::vector<Command>& commands() {
       {"train", "train a model (preset seed|convnet or a spec) streaming from HDF5 or an image folder",
        "--data FILE.h5|FOLDER [flags]",
        "data:\n"
-       "  --data PATH            HDF5 file or image folder (root/<class>/*.jpg)\n"
+       "  --data PATH            HDF5 file or image folder (root/<class>/*.jpg), or many as one:\n"
+       "                         'train-*.h5' (quoted glob), @list.txt (a path a line), a/,b/ (folders)\n"
        "  --images NAME          HDF5 images dataset [N,H,W(,C)] (/train/images)\n"
        "  --labels NAME          HDF5 labels dataset [N] (/train/labels)\n"
        "  --val-data PATH        validation data (default: --data when --val-images is given)\n"
@@ -63,14 +64,16 @@ const std::vector<Command>& commands() {
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"
-       "Ctrl-C stops after the current step (weights saved with --save), exit code 130.\n\n"
+       "Ctrl-C stops after the current step (weights saved with --save), exit code 130.\n"
+       "Data parallel: mpirun -np N stoker train ...: --batch per rank, each rank reads an equal\n"
+       "shard, only rank 0 logs and saves (docs/distributed.md).\n\n"
        "example:\n"
        "  stoker train --data fashion_mnist.h5 --val-images /test/images --val-labels /test/labels \\\n"
        "               --model seed --epochs 3 --batch 64 --device auto --log train.jsonl\n",
        train_command},
       {"bench", "measure the input pipeline alone: images/s, MB/s, per-stage stats, bottleneck, peak memory",
        "--data FILE.h5|FOLDER [flags]",
-       "  --data PATH            HDF5 file or image folder\n"
+       "  --data PATH            HDF5 file or image folder, or a glob / @list / a,b of them\n"
        "  --images NAME          HDF5 images dataset (/train/images)\n"
        "  --labels NAME          HDF5 labels dataset (/train/labels)\n"
        "  --size HxW             image folders: decode and resize to this size (first image's size)\n"
@@ -109,7 +112,8 @@ const std::vector<Command>& commands() {
        convert_command},
       {"inspect", "describe an HDF5 file (rows, shapes, dtypes, chunking, filters) or an image folder",
        "PATH [flags]",
-       "  PATH                   HDF5 file or image folder\n"
+       "  PATH                   HDF5 file or image folder; a quoted glob or @list of HDF5 files\n"
+       "                         prints one summary of all (rows summed, files that differ)\n"
        "  --samples N            image folders: sizes of the first N images (5)\n\n"
        "example:\n"
        "  stoker inspect fashion_mnist.h5\n",

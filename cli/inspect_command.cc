@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/data_files.h"
 #include "cli/data_source.h"
 #include "cli/hdf5_layout.h"
 #include "formats/file_source.h"
@@ -65,10 +66,22 @@ void inspect_folder(const std::string& path, std::int64_t samples) {
 }  // namespace
 
 int inspect_command(const Args& args) {
-  const std::string path = args.positional(0, "PATH (an HDF5 file or an image folder)");
+  const std::string path = args.positional(0, "PATH (an HDF5 file or an image folder, a glob or @list of them)");
   const std::int64_t samples = args.get_count("samples", 5, true);
   args.reject_unknown(1);
   std::error_code ec;
+  if (names_many_paths(path)) {
+    const std::vector<std::string> paths = expand_data_paths(path, "PATH");
+    if (paths.size() > 1 && !fs::is_directory(paths[0], ec)) {
+      print_hdf5_files_summary(paths);
+      return kExitOk;
+    }
+    for (const std::string& p : paths) {
+      if (!fs::is_directory(p, ec)) throw UsageError(path + ": " + p + " is not an image folder (list folders or HDF5 files, not both)");
+      inspect_folder(p, samples);
+    }
+    return kExitOk;
+  }
   if (!fs::exists(path, ec)) throw UsageError("no such file or folder: " + path);
   if (fs::is_directory(path, ec)) {
     inspect_folder(path, samples);

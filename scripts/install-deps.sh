@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtbb-dev libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libdeflate-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   # The Python package (pip install .)
   python3-dev python3-venv
