@@ -74,7 +74,8 @@ const std::vector<Command>& commands() {
        "  --limit N              stop after N images (all)\n"
        "  --shuffle-buffer N     rows in the shuffle buffer; 0: no shuffle (0)\n"
        "  --threads N            worker threads (all cores)\n"
-       "  --memory-budget BYTES  pipeline memory budget (512M)\n\n"
+       "  --memory-budget BYTES  pipeline memory budget (512M)\n"
+       "  --json                 print the report as one JSON object\n\n"
        "example:\n"
        "  stoker bench --data synth.h5 --batch 256 --threads 2\n",
        bench_command},
@@ -101,7 +102,8 @@ const std::vector<Command>& commands() {
       {"inspect", "describe an HDF5 file (rows, shapes, dtypes, chunking, filters) or an image folder",
        "PATH [flags]",
        "  PATH                   HDF5 file or image folder\n"
-       "  --samples N            image folders: sizes of the first N images (5)\n\n"
+       "  --samples N            image folders: sizes of the first N images (5)\n"
+       "  --json                 print the description as one JSON object\n\n"
        "example:\n"
        "  stoker inspect fashion_mnist.h5\n",
        inspect_command},
@@ -151,7 +153,7 @@ int run(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   try {
-    Args parsed(cmd->name, std::vector<std::string>(args.begin() + 1, args.end()), {"gray", "shuffle-filter"});
+    Args parsed(cmd->name, std::vector<std::string>(args.begin() + 1, args.end()), {"gray", "shuffle-filter", "json"});
     if (parsed.help()) {
       std::printf("usage: stoker %s %s\n%s\n\n%s", cmd->name, cmd->usage, cmd->summary, cmd->help);
       return kExitOk;
