@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/data_source.h"
 #include "cli/progress.h"
+#include "cli/train_checkpoint.h"
 #include "device/pinned_ring.h"
 #include "pipeline/error.h"
 #include "trainer/cpu_blas.h"
@@ -85,6 +86,7 @@ int train_command(const Args& args) {
   const std::string log_path = args.get("log", "");
   const std::string progress = args.get_choice("progress", {"auto", "bar", "line"}, "auto");
   const std::string pinned = args.get_choice("pinned-ring", {"auto", "on", "off"}, "auto");
+  const CheckpointFlags checkpoint = checkpoint_flags(args);
   args.reject_unknown();
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
 
@@ -158,6 +160,9 @@ int train_command(const Args& args) {
   fo.pipeline_options.seed = seed;
   fo.stop = &g_stop;
   fo.save_on_stop = save;
+  const std::string run_key = checkpoint_run_key(data, batch, shuffle_buffer, budget, optimizer);
+  if (!checkpoint.resume.empty()) fo.resume = resume_training(trainer, checkpoint, run_key);
+  enable_checkpoints(fo, trainer, checkpoint, run_key);
 
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
   // prefetch, one being assembled, one training), so the backend's H2D copy runs at DMA speed.
@@ -179,6 +184,10 @@ int train_command(const Args& args) {
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");
+  if (fo.resume) {
+    std::printf("resumed from %s: epoch %d, %lld batches in, step %lld\n", checkpoint.resume.c_str(), fo.resume->epoch + 1,
+                static_cast<long long>(fo.resume->batches), static_cast<long long>(trainer.steps()));
+  }
   if (ring) {
     std::printf("batches: %zu %s slots of %s\n", ring->num_slots(), ring->pinned() ? "pinned" : "host (no CUDA device)",
                 format_bytes(static_cast<double>(ring->slot_bytes())).c_str());
@@ -187,7 +196,7 @@ int train_command(const Args& args) {
 
   std::unique_ptr<std::FILE, FileCloser> log;
   if (!log_path.empty()) {
-    log.reset(std::fopen(log_path.c_str(), "w"));
+    log.reset(std::fopen(log_path.c_str(), fo.resume ? "a" : "w"));  // a resumed run continues its log
     if (!log) throw UsageError("--log: cannot write " + log_path);
   }
   const bool bar = progress == "bar" || (progress == "auto" && isatty(fileno(stdout)));
@@ -216,6 +225,7 @@ int train_command(const Args& args) {
   if (stopped) {
     std::printf("interrupted after %lld steps%s\n", static_cast<long long>(trainer.steps()),
                 save.empty() ? " (no --save given: weights not written)" : ("; weights saved to " + save).c_str());
+    if (!checkpoint.path.empty()) std::printf("checkpoint written to %s (continue with --resume %s)\n", checkpoint.path.c_str(), checkpoint.path.c_str());
   }
   if (!reports.empty()) {
     const EpochReport& last = reports.back();

@@ -111,36 +111,60 @@ StepReport Trainer::train_step(const Element& batch) {
 }
 
 EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoch) {
+  FitPosition start;
+  start.epoch = epoch;
+  return run_epoch(it, options, start, /*checkpoints=*/false);
+}
+
+EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const FitPosition& start, bool checkpoints) {
   EpochReport rep;
-  rep.epoch = epoch;
+  rep.epoch = start.epoch;
+  FitPosition pos = start;
   const auto t0 = Clock::now();
-  double wait = 0, loss_sum = 0, correct = 0;
+  double wait = 0;
   Element batch;
-  while (options.steps_per_epoch <= 0 || rep.steps < options.steps_per_epoch) {
+  // Back to the checkpoint's position: the same iterator (same seed) yields the same batches.
+  for (std::int64_t b = 0; b < start.batches; ++b) {
+    if (!it.next(batch)) {
+      throw Error(ErrorCode::kInvalidArgument, "resume: the checkpoint is " + std::to_string(start.batches) +
+                                                   " batches into epoch " + std::to_string(start.epoch + 1) +
+                                                   " but the data has only " + std::to_string(b) +
+                                                   " (another dataset or batch size?)", {"trainer"});
+    }
+  }
+  while (options.steps_per_epoch <= 0 || pos.steps < options.steps_per_epoch) {
     const auto tw = Clock::now();
     const bool more = it.next(batch);
     const double waited = seconds_since(tw);
     wait += waited;
     if (!more) break;
+    ++pos.batches;
     StepReport s = train_step(batch);
-    s.epoch = epoch;
+    s.epoch = start.epoch;
     s.input_wait_s = waited;
     if (s.samples == 0) continue;
-    ++rep.steps;
-    rep.samples += s.samples;
-    rep.skipped_steps += !s.applied;
-    loss_sum += s.loss * static_cast<double>(s.samples);
-    correct += s.accuracy * static_cast<double>(s.samples);
+    ++pos.steps;
+    pos.samples += s.samples;
+    pos.skipped_steps += !s.applied;
+    pos.loss_sum += s.loss * static_cast<double>(s.samples);
+    pos.correct += s.accuracy * static_cast<double>(s.samples);
     if (options.on_step) options.on_step(s);
     if (options.stop && options.stop->load()) {
       rep.stopped = true;
       break;
     }
+    if (checkpoints && options.on_checkpoint && options.checkpoint_every > 0 && step_ % options.checkpoint_every == 0) {
+      options.on_checkpoint(pos);
+    }
   }
+  if (checkpoints && rep.stopped && options.on_checkpoint) options.on_checkpoint(pos);
   rep.seconds = seconds_since(t0);
+  rep.steps = pos.steps;
+  rep.samples = pos.samples;
+  rep.skipped_steps = pos.skipped_steps;
   if (rep.samples > 0) {
-    rep.loss = loss_sum / static_cast<double>(rep.samples);
-    rep.accuracy = correct / static_cast<double>(rep.samples);
+    rep.loss = pos.loss_sum / static_cast<double>(rep.samples);
+    rep.accuracy = pos.correct / static_cast<double>(rep.samples);
   }
   rep.samples_per_s = rep.seconds > 0 ? static_cast<double>(rep.samples) / rep.seconds : 0;
   rep.stall_pct = rep.seconds > 0 ? 100.0 * wait / rep.seconds : 0;
@@ -159,7 +183,8 @@ void Trainer::end_epoch(EpochReport& rep, const FitOptions& options, std::vector
 
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& options) {
   std::vector<EpochReport> out;
-  for (int e = 0; e < options.epochs; ++e) {
+  const FitPosition first = options.resume.value_or(FitPosition{});
+  for (int e = first.epoch; e < options.epochs; ++e) {
     EpochReport rep;
     {
       // A fresh iterator starts at epoch 0 of its stages: mix the epoch into the seed so random
@@ -167,15 +192,22 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
       Options po = options.pipeline_options;
       if (e > 0) po.seed = mix64(po.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(e));
       Iterator it = train.iterator(po);
-      rep = fit_epoch(it, options, e);
+      FitPosition start;
+      if (e == first.epoch) start = first;
+      start.epoch = e;
+      rep = run_epoch(it, options, start, /*checkpoints=*/true);
     }
     end_epoch(rep, options, out);
     if (rep.stopped) break;
+    if (options.on_checkpoint) options.on_checkpoint(FitPosition{.epoch = e + 1});
   }
   return out;
 }
 
 std::vector<EpochReport> Trainer::fit(Iterator& train, const FitOptions& options) {
+  if (options.resume) {
+    throw Error(ErrorCode::kInvalidArgument, "resume needs fit(Dataset): a running iterator cannot be rewound", {"trainer"});
+  }
   std::vector<EpochReport> out;
   for (int e = 0; e < options.epochs; ++e) {
     EpochReport rep = fit_epoch(train, options, e);
@@ -210,6 +242,40 @@ EvalReport Trainer::evaluate(Iterator& it) {
   }
   r.seconds = seconds_since(t0);
   return r;
+}
+
+TrainingCheckpoint Trainer::checkpoint(const FitPosition& position) const {
+  TrainingCheckpoint c;
+  c.model = spec_.to_string();
+  c.input = input_;
+  c.precision = config_.precision;
+  c.optimizer = config_.optimizer;
+  c.seed = config_.seed;
+  c.steps = step_;
+  c.params = backend_->get_params();
+  c.optimizer_state = backend_->get_optimizer_state();
+  c.position = position;
+  return c;
+}
+
+FitPosition Trainer::restore(const TrainingCheckpoint& c) {
+  auto refuse = [](const std::string& what) {
+    throw Error(ErrorCode::kInvalidArgument, "the checkpoint was written for " + what, {"trainer"});
+  };
+  if (c.model != spec_.to_string()) refuse("model '" + c.model + "', not '" + spec_.to_string() + "'");
+  if (c.input != input_) {
+    refuse("input " + std::to_string(c.input[0]) + "x" + std::to_string(c.input[1]) + "x" + std::to_string(c.input[2]) +
+           ", not " + std::to_string(input_[0]) + "x" + std::to_string(input_[1]) + "x" + std::to_string(input_[2]));
+  }
+  if (c.precision != config_.precision) {
+    refuse(std::string("precision ") + precision_name(c.precision) + ", not " + precision_name(config_.precision));
+  }
+  if (c.optimizer.kind != config_.optimizer.kind) refuse("another optimizer kind");
+  if (c.seed != config_.seed) refuse("seed " + std::to_string(c.seed) + ", not " + std::to_string(config_.seed));
+  backend_->set_params(c.params);
+  backend_->set_optimizer_state(c.optimizer_state);
+  step_ = c.steps;
+  return c.position;
 }
 
 void Trainer::save_weights(const std::string& path) const { save_weights_file(path, spec_, input_, backend_->get_params()); }

@@ -22,6 +22,7 @@
 
 #include "pipeline/dataset.h"
 #include "trainer/backend.h"
+#include "trainer/checkpoint.h"
 #include "trainer/model_spec.h"
 #include "trainer/planner.h"
 
@@ -78,6 +79,13 @@ struct FitOptions {
   std::function<void(const EpochReport&)> on_epoch;  // after every epoch (and its validation)
   const std::atomic<bool>* stop = nullptr;           // checked after every step
   std::string save_on_stop;                          // weights written here when stopped
+  // fit(Dataset) only. Resume: start at resume->epoch, skip its first resume->batches batches
+  // (read again, not trained on) and continue its running sums (Trainer::restore gives it).
+  std::optional<FitPosition> resume;
+  // Called with the position after every checkpoint_every-th step (0: never mid-epoch), after
+  // each epoch's on_epoch (position: the next epoch), and when stopped (position: mid-epoch).
+  std::int64_t checkpoint_every = 0;
+  std::function<void(const FitPosition&)> on_checkpoint;
 };
 
 class Trainer {
@@ -106,6 +114,13 @@ class Trainer {
   EvalReport evaluate(const Dataset& data, const Options& options = {});
   EvalReport evaluate(Iterator& it);
 
+  // The whole training state at `position` (weights, optimizer, step count, seed).
+  TrainingCheckpoint checkpoint(const FitPosition& position) const;
+  // Restores a checkpoint's weights, optimizer state and step count; returns its position for
+  // FitOptions::resume. Throws kInvalidArgument naming what differs when it was written for
+  // another model, input, precision, optimizer kind or seed.
+  FitPosition restore(const TrainingCheckpoint& ckpt);
+
   void save_weights(const std::string& path) const;
   // Throws Error naming the file on a bad header, another model or input, or truncation.
   void load_weights(const std::string& path);
@@ -118,6 +133,8 @@ class Trainer {
 
  private:
   BatchView view(const Element& batch) const;
+  // fit_epoch from `start` (skipping start.batches batches first); calls on_checkpoint when asked.
+  EpochReport run_epoch(Iterator& it, const FitOptions& options, const FitPosition& start, bool checkpoints);
   // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
   void end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out);
 
