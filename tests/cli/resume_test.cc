@@ -196,6 +196,32 @@ TEST_F(Resume, KilledMidEpochThenResumedGivesBitIdenticalWeightsAndLogs) {
   EXPECT_EQ(ec.rbegin()->first, kEpochs);
 }
 
+// Ctrl-C (SIGINT) stops after the current step and writes a checkpoint at that step (exit 130);
+// resuming from it ends with the uninterrupted run's weights.
+TEST_F(Resume, CtrlCWritesACheckpointToResumeFrom) {
+  ASSERT_EQ(run_to_end(plus(train_args("2"), {"--save", path("a.stkw")}), path("a.out")), 0) << read_text(path("a.out"));
+  {
+    Child child(plus(train_args("2"), {"--checkpoint", path("i.ckpt"), "--log", path("i.jsonl")}), path("i.out"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+    while (read_text(path("i.jsonl")).empty() && std::chrono::steady_clock::now() < deadline && child.running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(child.running()) << read_text(path("i.out"));
+    kill(child.pid(), SIGINT);
+    const int status = child.wait();
+    ASSERT_TRUE(WIFEXITED(status)) << read_text(path("i.out"));
+    EXPECT_EQ(WEXITSTATUS(status), kExitInterrupted) << read_text(path("i.out"));
+  }
+  EXPECT_NE(read_text(path("i.out")).find("checkpoint written to " + path("i.ckpt")), std::string::npos)
+      << read_text(path("i.out"));
+  const FitPosition p = read_checkpoint(path("i.ckpt")).position;
+  EXPECT_GE(p.epoch, 1);
+  EXPECT_GT(p.batches, 0);  // the step Ctrl-C interrupted, not an epoch boundary
+  ASSERT_EQ(run_to_end(plus(train_args("2"), {"--resume", path("i.ckpt"), "--save", path("i.stkw")}), path("r.out")), 0)
+      << read_text(path("r.out"));
+  EXPECT_TRUE(read_text(path("a.stkw")) == read_text(path("i.stkw")));
+}
+
 TEST_F(Resume, CheckpointOfAnotherRunOrACorruptOneIsRefused) {
   ASSERT_EQ(run_to_end(plus(train_args("2", {{"epochs", "1"}}), {"--checkpoint", path("x.ckpt")}), path("x.out")), 0)
       << read_text(path("x.out"));
