@@ -65,6 +65,7 @@ int bench_command(const Args& args) {
   const std::size_t budget = args.get_bytes("memory-budget", std::size_t{512} << 20);
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
   const bool json = args.get_bool("json");
+  const std::string trace_path = args.get("trace", "");
   args.reject_unknown();
 
   LabeledData data = open_labeled(spec);
@@ -82,7 +83,8 @@ int bench_command(const Args& args) {
     std::fflush(stdout);
   }
 
-  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0});
+  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace("main (consumer)");
+  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .trace = trace});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;
   double bytes = 0;
@@ -93,6 +95,7 @@ int bench_command(const Args& args) {
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const PipelineStats st = it.stats();
+  if (trace) trace->write(trace_path);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
 

@@ -351,6 +351,12 @@ std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {
   return std::max<std::size_t>(1, std::min<std::size_t>(fit, static_cast<std::size_t>(data.rows)));
 }
 
+std::shared_ptr<TraceRecorder> start_trace(const std::string& thread_name) {
+  auto t = std::make_shared<TraceRecorder>();
+  t->name_thread(thread_name);
+  return t;
+}
+
 std::string format_bytes(double bytes) { return MemoryBudget::format_bytes(bytes); }
 
 }  // namespace stoker::cli

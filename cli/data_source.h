@@ -67,4 +67,7 @@ std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget);
 
 std::string format_bytes(double bytes);  // "12.3 MiB"
 
+// A trace recorder for --trace, with the calling thread's track named `thread_name`.
+std::shared_ptr<TraceRecorder> start_trace(const std::string& thread_name);
+
 }  // namespace stoker::cli

@@ -61,6 +61,8 @@ const std::vector<Command>& commands() {
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"
+       "  --trace FILE.json      write a Chrome trace (Perfetto, chrome://tracing): per thread, the\n"
+       "                         reads, decodes, batches, steps and every wait\n"
        "Ctrl-C stops after the current step (weights saved with --save), exit code 130.\n\n"
        "example:\n"
        "  stoker train --data fashion_mnist.h5 --val-images /test/images --val-labels /test/labels \\\n"
@@ -79,7 +81,8 @@ const std::vector<Command>& commands() {
        "  --shuffle-buffer N     rows in the shuffle buffer; 0: no shuffle (0)\n"
        "  --threads N            worker threads (all cores)\n"
        "  --memory-budget BYTES  pipeline memory budget (512M)\n"
-       "  --json                 print the report as one JSON object\n\n"
+       "  --json                 print the report as one JSON object\n"
+       "  --trace FILE.json      write a Chrome trace (Perfetto, chrome://tracing) of the run\n\n"
        "example:\n"
        "  stoker bench --data synth.h5 --batch 256 --threads 2\n",
        bench_command},

@@ -280,7 +280,10 @@ class Hdf5Iterator final : public StageIterator {
       // which may go away right after the destructor has seen in_flight reach zero (runtime.h).
       detail::submit(rt_, [shared = shared_, p = p.get(), meta = n_->meta_, file = file_.get(),
                            name = &n_->options_.name, rt = &rt_, counters = &counters_] {
-        detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
+        {  // the span ends before the stage can see the task done (and the Runtime go away)
+          TraceSpan span(rt->trace(), "read", "hdf5 block");
+          detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
+        }
         std::lock_guard lock(shared->mu);
         p->done = true;
         --shared->in_flight;
@@ -291,6 +294,7 @@ class Hdf5Iterator final : public StageIterator {
 
   void take_ready() {
     std::uint64_t t0 = detail::now_ns();
+    TraceSpan span(rt_.trace(), "wait", "wait: hdf5 read");
     std::shared_ptr<Pending> p = window_.front();
     {
       std::unique_lock lock(shared_->mu);

@@ -37,6 +37,8 @@ class Runtime {
   tbb::task_arena& arena() { return arena_; }
   MemoryBudget& budget() { return budget_; }
   BufferAllocator& batch_allocator() { return *allocator_; }
+  // Null unless Options::trace is set; stages record spans only when it is not null.
+  TraceRecorder* trace() const { return options_.trace.get(); }
   bool allocator_reserved() const { return allocator_charge_.bytes() > 0; }
 
   const std::atomic<bool>& cancelled() const { return cancelled_; }

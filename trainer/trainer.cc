@@ -123,8 +123,10 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
   const auto t0 = Clock::now();
   double wait = 0;
   Element batch;
+  TraceRecorder* trace = options.pipeline_options.trace.get();
   // Back to the checkpoint's position: the same iterator (same seed) yields the same batches.
   for (std::int64_t b = 0; b < start.batches; ++b) {
+    TraceSpan span(trace, "resume", "resume: skip batch");
     if (!it.next(batch)) {
       throw Error(ErrorCode::kInvalidArgument, "resume: the checkpoint is " + std::to_string(start.batches) +
                                                    " batches into epoch " + std::to_string(start.epoch + 1) +
@@ -134,12 +136,20 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
   }
   while (options.steps_per_epoch <= 0 || pos.steps < options.steps_per_epoch) {
     const auto tw = Clock::now();
-    const bool more = it.next(batch);
+    bool more;
+    {
+      TraceSpan span(trace, "wait", "wait: input batch");
+      more = it.next(batch);
+    }
     const double waited = seconds_since(tw);
     wait += waited;
     if (!more) break;
     ++pos.batches;
-    StepReport s = train_step(batch);
+    StepReport s;
+    {
+      TraceSpan span(trace, "step", "train step");
+      s = train_step(batch);
+    }
     s.epoch = start.epoch;
     s.input_wait_s = waited;
     if (s.samples == 0) continue;
@@ -175,7 +185,10 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
 }
 
 void Trainer::end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out) {
-  if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+  if (options.validation && !rep.stopped) {
+    TraceSpan span(options.pipeline_options.trace.get(), "step", "validation");
+    rep.validation = evaluate(*options.validation, options.pipeline_options);
+  }
   if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
   if (options.on_epoch) options.on_epoch(rep);
   out.push_back(rep);
