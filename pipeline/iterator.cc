@@ -24,6 +24,7 @@ Iterator& Iterator::operator=(Iterator&& o) noexcept {
     runtime_ = std::move(o.runtime_);
     graph_ = std::move(o.graph_);
     root_ = std::move(o.root_);
+    delivered_ = o.delivered_;
   }
   return *this;
 }
@@ -37,7 +38,17 @@ void Iterator::reset() {
   runtime_.reset();
 }
 
-bool Iterator::next(Element& out) { return root_ && root_->next(out); }
+bool Iterator::next(Element& out) {
+  if (!root_) return false;
+  try {
+    const bool more = root_->next(out);
+    delivered_ += more;
+    return more;
+  } catch (...) {
+    ++delivered_;  // an error takes its element's place in the sequence
+    throw;
+  }
+}
 
 std::optional<Element> Iterator::next() {
   Element e;

@@ -32,6 +32,9 @@ class MapNode final : public DatasetNode {
       : input_(std::move(input)), fn_(std::move(fn)), options_(std::move(options)) {}
   std::string name() const override { return options_.name; }
   std::int64_t cardinality() const override { return input_->cardinality(); }
+  std::string cannot_restore() const override {
+    return options_.deterministic ? "" : "it runs with deterministic=false, so its output order depends on timing";
+  }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
 
   NodePtr input_;

@@ -45,6 +45,11 @@ class DatasetNode {
   virtual std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const = 0;
   // Number of elements, or kUnknownCardinality / kInfiniteCardinality.
   virtual std::int64_t cardinality() const { return kUnknownCardinality; }
+  // Why an iterator through this stage cannot be saved and restored (Iterator::save), or "" when
+  // it can. A restored iterator must yield exactly what the original would have yielded next, so
+  // the stage's output must be a function of (seed, epoch, element index) and its input, never
+  // of timing or of state outside the pipeline.
+  virtual std::string cannot_restore() const { return {}; }
   // A source that can read only shard `index` of `num` returns a node that does so; nullptr makes
   // shard() fall back to reading everything and keeping every num-th element.
   virtual std::shared_ptr<const DatasetNode> shard_source(std::int64_t num, std::int64_t index) const {

@@ -69,6 +69,10 @@ class Runtime {
 
   PipelineStats stats() const;
 
+  // Stages that Iterator::save() must refuse, with the reason (recorded once each).
+  void note_cannot_restore(const std::string& stage_and_reason);
+  std::vector<std::string> cannot_restore() const;
+
  private:
   Options options_;
   int num_threads_;
@@ -84,6 +88,7 @@ class Runtime {
   std::map<const void*, std::shared_ptr<void>> state_;
   std::uint64_t errors_seen_ = 0;
   std::vector<std::string> first_errors_;
+  std::vector<std::string> cannot_restore_;
 };
 
 }  // namespace stoker
