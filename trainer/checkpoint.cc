@@ -164,6 +164,7 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   w.put<std::int64_t>(p.batches), w.put<std::int64_t>(p.steps), w.put<std::int64_t>(p.samples);
   w.put<std::int64_t>(p.skipped_steps);
   w.put(p.loss_sum), w.put(p.correct);
+  w.str(p.iterator_state);
   w.str(c.run_key);
 
   Writer file;
@@ -231,6 +232,7 @@ TrainingCheckpoint read_checkpoint(const std::string& path) {
   p.batches = r.get<std::int64_t>("the position"), p.steps = r.get<std::int64_t>("the position");
   p.samples = r.get<std::int64_t>("the position"), p.skipped_steps = r.get<std::int64_t>("the position");
   p.loss_sum = r.get<double>("the position"), p.correct = r.get<double>("the position");
+  p.iterator_state = r.str("the iterator state");
   c.run_key = r.str("the run key");
   if (!r.at_end()) r.fail("bytes left after the last field");
   if (p.epoch < 0 || p.batches < 0 || c.steps < 0 || s.applied < 0) r.fail("negative position or step count");

@@ -7,11 +7,10 @@
 //   random state                every draw is keyed, not stateful: weight init and dropout by
 //                               (seed, step), the pipeline by (seed, epoch, element index); so
 //                               the seed and Trainer::steps() are the whole RNG state
-//   iterator position           FitPosition: the epoch and the batches taken from its iterator.
-//                               A resumed fit() rebuilds that epoch's iterator (same seed, so the
-//                               same order and augmentations) and skips that many batches:
-//                               O(1) state, O(position) work to get back there (the skipped
-//                               batches are read, decoded and batched again, not trained on)
+//   iterator position           FitPosition: the epoch and its iterator's Iterator::save() state.
+//                               A resumed fit() restores that epoch's iterator from it (same
+//                               seed, so the same order and augmentations): O(1) state,
+//                               O(position) work to get back there (pipeline/iterator_state.h)
 //   the epoch's running sums    so the resumed epoch reports the same loss and accuracy
 //
 // File layout (little-endian): "STKCKPT1", u32 format version, u64 payload bytes, u32 zlib crc32
@@ -31,7 +30,8 @@ namespace stoker {
 // Where a fit() is within its epochs.
 struct FitPosition {
   int epoch = 0;             // 0-based epoch to run (== epochs: the fit is complete)
-  std::int64_t batches = 0;  // batches already taken from this epoch's iterator
+  std::int64_t batches = 0;    // batches already taken from this epoch's iterator
+  std::string iterator_state;  // Iterator::save() after those batches; empty: the epoch's start
   // This epoch's running sums over the batches already trained on.
   std::int64_t steps = 0, samples = 0, skipped_steps = 0;
   double loss_sum = 0, correct = 0;

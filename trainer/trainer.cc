@@ -124,16 +124,10 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
   double wait = 0;
   Element batch;
   TraceRecorder* trace = options.pipeline_options.trace.get();
-  // Back to the checkpoint's position: the same iterator (same seed) yields the same batches.
-  for (std::int64_t b = 0; b < start.batches; ++b) {
-    TraceSpan span(trace, "resume", "resume: skip batch");
-    if (!it.next(batch)) {
-      throw Error(ErrorCode::kInvalidArgument, "resume: the checkpoint is " + std::to_string(start.batches) +
-                                                   " batches into epoch " + std::to_string(start.epoch + 1) +
-                                                   " but the data has only " + std::to_string(b) +
-                                                   " (another dataset or batch size?)", {"trainer"});
-    }
-  }
+  auto checkpoint = [&] {
+    pos.iterator_state = it.save();
+    options.on_checkpoint(pos);
+  };
   while (options.steps_per_epoch <= 0 || pos.steps < options.steps_per_epoch) {
     const auto tw = Clock::now();
     bool more;
@@ -164,10 +158,10 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
       break;
     }
     if (checkpoints && options.on_checkpoint && options.checkpoint_every > 0 && step_ % options.checkpoint_every == 0) {
-      options.on_checkpoint(pos);
+      checkpoint();
     }
   }
-  if (checkpoints && rep.stopped && options.on_checkpoint) options.on_checkpoint(pos);
+  if (checkpoints && rep.stopped && options.on_checkpoint) checkpoint();
   rep.seconds = seconds_since(t0);
   rep.steps = pos.steps;
   rep.samples = pos.samples;
@@ -204,10 +198,15 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
       // stages seeded from Options (shuffle, random maps) draw a new order every epoch.
       Options po = options.pipeline_options;
       if (e > 0) po.seed = mix64(po.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(e));
-      Iterator it = train.iterator(po);
       FitPosition start;
       if (e == first.epoch) start = first;
       start.epoch = e;
+      std::optional<Iterator> restored;
+      if (!start.iterator_state.empty()) {
+        TraceSpan span(po.trace.get(), "resume", "resume: restore iterator");
+        restored = train.iterator(po, start.iterator_state);
+      }
+      Iterator it = restored ? std::move(*restored) : train.iterator(po);
       rep = run_epoch(it, options, start, /*checkpoints=*/true);
     }
     end_epoch(rep, options, out);

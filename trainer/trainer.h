@@ -79,11 +79,13 @@ struct FitOptions {
   std::function<void(const EpochReport&)> on_epoch;  // after every epoch (and its validation)
   const std::atomic<bool>* stop = nullptr;           // checked after every step
   std::string save_on_stop;                          // weights written here when stopped
-  // fit(Dataset) only. Resume: start at resume->epoch, skip its first resume->batches batches
-  // (read again, not trained on) and continue its running sums (Trainer::restore gives it).
+  // fit(Dataset) only. Resume: start at resume->epoch, restore its iterator from
+  // resume->iterator_state and continue its running sums (Trainer::restore gives it).
   std::optional<FitPosition> resume;
   // Called with the position after every checkpoint_every-th step (0: never mid-epoch), after
   // each epoch's on_epoch (position: the next epoch), and when stopped (position: mid-epoch).
+  // Mid-epoch positions carry Iterator::save(), which throws kUnsupported for a pipeline that
+  // cannot be restored (e.g. from_generator), naming the stage.
   std::int64_t checkpoint_every = 0;
   std::function<void(const FitPosition&)> on_checkpoint;
 };
@@ -133,7 +135,7 @@ class Trainer {
 
  private:
   BatchView view(const Element& batch) const;
-  // fit_epoch from `start` (skipping start.batches batches first); calls on_checkpoint when asked.
+  // fit_epoch from `start` (`it` already at that position); calls on_checkpoint when asked.
   EpochReport run_epoch(Iterator& it, const FitOptions& options, const FitPosition& start, bool checkpoints);
   // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
   void end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out);

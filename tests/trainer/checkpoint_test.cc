@@ -179,6 +179,31 @@ TEST_F(Checkpoint, FitResumedMidEpochMatchesAnUninterruptedFitExactly) {
   EXPECT_NE(naive.backend().get_params(), full.backend().get_params());
 }
 
+// A pipeline whose position cannot be saved (a user generator) is refused when the first
+// mid-epoch checkpoint is taken, naming the stage, instead of writing a checkpoint that would
+// resume somewhere else.
+TEST_F(Checkpoint, MidEpochCheckpointOfAGeneratorPipelineIsRefusedNamingTheStage) {
+  const ModelSpec spec = ModelSpec::parse("flatten dense(3,softmax)");
+  Trainer t(spec, {6, 6, 1}, {.backend = "cpu", .num_threads = 1});
+  const std::vector<Element> data = random_data(32, 6, 3);
+  const Dataset gen = Dataset::from_generator([&data] {
+    return Generator([&data, i = std::size_t{0}]() mutable -> std::optional<Element> {
+      if (i == data.size()) return std::nullopt;
+      return data[i++];
+    });
+  }, "my_records").batch(8);
+  FitOptions fo{.epochs = 1, .pipeline_options = {.num_threads = 1}};
+  fo.checkpoint_every = 2;
+  fo.on_checkpoint = [](const FitPosition&) { ADD_FAILURE() << "checkpoint taken"; };
+  try {
+    t.fit(gen, fo);
+    ADD_FAILURE() << "fit checkpointed a generator pipeline";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("stage 'my_records': a user generator"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Checkpoint, RestoreRefusesAnotherModelOrSeed) {
   const ModelSpec spec = ModelSpec::parse("flatten dense(3,softmax)");
   Trainer t(spec, {4, 4, 1}, {.backend = "cpu", .num_threads = 1, .seed = 1});
