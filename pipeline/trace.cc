@@ -63,15 +63,12 @@ void TraceRecorder::write(const std::string& path) const {
   if (!f) throw Error(ErrorCode::kIo, "cannot write the trace file", {"trace", path});
 }
 
-TraceSpan::TraceSpan(TraceRecorder* trace, const char* category, std::string_view name) : trace_(trace) {
-  if (!trace_) return;
+void TraceSpan::begin(const char* category, std::string_view name) {
   category_ = category;
   name_ = name;
   begin_ns_ = steady_ns();
 }
 
-TraceSpan::~TraceSpan() {
-  if (trace_) trace_->span(category_, name_, begin_ns_, steady_ns());
-}
+void TraceSpan::end() { trace_->span(category_, name_, begin_ns_, steady_ns()); }
 
 }  // namespace stoker
