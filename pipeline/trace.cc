@@ -17,7 +17,7 @@ std::uint64_t steady_ns() {
 
 }  // namespace
 
-TraceRecorder::TraceRecorder() : origin_ns_(steady_ns()) {}
+TraceRecorder::TraceRecorder(std::size_t max_spans) : origin_ns_(steady_ns()), max_spans_(max_spans) {}
 
 int TraceRecorder::tid_locked() {
   auto [it, inserted] = tids_.try_emplace(std::this_thread::get_id(), static_cast<int>(tids_.size()) + 1);
@@ -26,7 +26,16 @@ int TraceRecorder::tid_locked() {
 
 void TraceRecorder::span(const char* category, std::string_view name, std::uint64_t begin_ns, std::uint64_t end_ns) {
   std::lock_guard lock(mu_);
+  if (spans_.size() >= max_spans_) {
+    ++dropped_;
+    return;
+  }
   spans_.push_back(Span{category, std::string(name), begin_ns, end_ns, tid_locked()});
+}
+
+std::uint64_t TraceRecorder::dropped_spans() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
 }
 
 void TraceRecorder::name_thread(std::string name) {
@@ -52,7 +61,10 @@ std::string TraceRecorder::to_json() const {
     events.push_back({{"ph", "X"}, {"cat", s.category}, {"name", s.name}, {"pid", 1}, {"tid", s.tid},
                       {"ts", ts}, {"dur", static_cast<double>(s.end_ns - s.begin_ns) / 1e3}});
   }
-  return nlohmann::json{{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}}.dump();
+  return nlohmann::json{{"traceEvents", std::move(events)},
+                        {"displayTimeUnit", "ms"},
+                        {"otherData", {{"dropped_spans", dropped_}}}}
+      .dump();
 }
 
 void TraceRecorder::write(const std::string& path) const {
