@@ -83,7 +83,7 @@ int bench_command(const Args& args) {
     std::fflush(stdout);
   }
 
-  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace("main (consumer)");
+  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (consumer)");
   Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .trace = trace});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;
@@ -95,7 +95,7 @@ int bench_command(const Args& args) {
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const PipelineStats st = it.stats();
-  if (trace) trace->write(trace_path);
+  if (trace) finish_trace(*trace, trace_path, json);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
 

@@ -164,7 +164,7 @@ int train_command(const Args& args) {
   const std::string run_key = checkpoint_run_key(data, batch, shuffle_buffer, budget, optimizer);
   if (!checkpoint.resume.empty()) fo.resume = resume_training(trainer, checkpoint, run_key);
   enable_checkpoints(fo, trainer, checkpoint, run_key);
-  if (!trace_path.empty()) fo.pipeline_options.trace = start_trace("main (training)");
+  if (!trace_path.empty()) fo.pipeline_options.trace = start_trace(trace_path, "main (training)");
 
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
   // prefetch, one being assembled, one training), so the backend's H2D copy runs at DMA speed.
@@ -212,7 +212,7 @@ int train_command(const Args& args) {
     reports = trainer.fit(train, fo);
   }
   const bool stopped = !reports.empty() && reports.back().stopped;
-  if (fo.pipeline_options.trace) fo.pipeline_options.trace->write(trace_path);
+  if (fo.pipeline_options.trace) finish_trace(*fo.pipeline_options.trace, trace_path, false);
   if (!save.empty() && !stopped) trainer.save_weights(save);
 
   double seconds = 0, wait = 0;

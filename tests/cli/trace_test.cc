@@ -63,6 +63,7 @@ TEST_F(Trace, BenchOnAJpegFolderHasOneTrackPerWorkerThread) {
   CliResult r = run_cli({"bench", "--data", path("jpg/train"), "--size", "24", "--batch", "32", "--threads", "2",
                          "--shuffle-buffer", "64", "--trace", path("t.json")});
   ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("written to " + path("t.json")), std::string::npos) << r.out;
   const Parsed p = parse_trace(read_text(path("t.json")));
   expect_nested(p);
   // Every track is named; the consumer and the prefetch thread have their names.
@@ -100,11 +101,12 @@ TEST_F(Trace, TrainTracesStepsAndInputWaits) {
   EXPECT_EQ(p.tids_of.at("train step").size(), 1u);
 }
 
-TEST_F(Trace, AnUnwritableTracePathIsARuntimeErrorNamingIt) {
+TEST_F(Trace, AnUnwritableTracePathIsAUsageErrorBeforeTheRun) {
   ASSERT_EQ(run_cli({"make-dataset", path("s.h5"), "--n", "32", "--test-n", "0", "--size", "8", "--classes", "2"}).rc, 0);
   CliResult r = run_cli({"bench", "--data", path("s.h5"), "--batch", "8", "--trace", path("no/such/dir/t.json")});
-  EXPECT_EQ(r.rc, kExitRuntimeError);
-  EXPECT_NE(r.err.find(path("no/such/dir/t.json")), std::string::npos) << r.err;
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("--trace: cannot write " + path("no/such/dir/t.json")), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("images in"), std::string::npos) << "ran before refusing: " << r.out;
 }
 
 }  // namespace
