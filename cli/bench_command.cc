@@ -8,7 +8,9 @@
 // bottleneck: its own parallel work (map, hdf5), or for prefetch the serial stages that run on its
 // thread (batch, shuffle, row copies). The table is printed too, so the verdict can be checked.
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -53,9 +55,21 @@ std::string bottleneck(const PipelineStats& st, double wall) {
   return buf;
 }
 
+// Resident bytes of this process now (VmRSS), 0 where /proc is unavailable.
+std::size_t current_rss() {
+  long pages = 0, resident = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
 }  // namespace
 
 int bench_command(const Args& args) {
+  // The process before any data is opened: what the pipeline's memory is measured against.
+  const std::size_t idle_rss = current_rss();
   DataSpec spec = data_spec_from(args);
   const std::int64_t batch = args.get_count("batch", 256, false, kMaxBatch);
   const std::int64_t epochs = args.get_count("epochs", 1, false, kMaxEpochs);
@@ -101,7 +115,7 @@ int bench_command(const Args& args) {
 
   const double seen = data.rows > 0 ? static_cast<double>(images) / static_cast<double>(data.rows) : 0;
   if (json) {
-    nlohmann::json j = {
+    nlohmann::ordered_json j = {
         {"data", {{"path", spec.path}, {"kind", data.kind}, {"description", data.description}, {"rows", data.rows},
                   {"height", data.height}, {"width", data.width}, {"channels", data.channels},
                   {"dtype", dtype_name(data.image_dtype)}, {"disk_bytes", data.disk_bytes}}},
@@ -128,9 +142,13 @@ int bench_command(const Args& args) {
   std::printf("\n\nper-stage stats (outermost first; wait in: time blocked on the stage's input):\n%s",
               st.to_string().c_str());
   std::printf("bottleneck: %s\n", bottleneck(st, s).c_str());
-  std::printf("peak memory: pipeline %s of %s budget; process peak RSS %s\n",
+  const double peak_rss = static_cast<double>(ru.ru_maxrss) * 1024;
+  std::printf("peak memory: pipeline %s of %s budget; process peak RSS %s, %s above the idle process (%s)\n",
               format_bytes(static_cast<double>(st.peak_bytes)).c_str(), format_bytes(static_cast<double>(budget)).c_str(),
-              format_bytes(static_cast<double>(ru.ru_maxrss) * 1024).c_str());
+              format_bytes(peak_rss).c_str(), format_bytes(std::max(0.0, peak_rss - static_cast<double>(idle_rss))).c_str(),
+              format_bytes(static_cast<double>(idle_rss)).c_str());
+  std::printf("peak bytes: pipeline %zu, process rss above idle %.0f\n", st.peak_bytes,
+              std::max(0.0, peak_rss - static_cast<double>(idle_rss)));
   return kExitOk;
 }
 

@@ -21,6 +21,7 @@
 #include "formats/idx_source.h"
 #include "formats/jpeg_decode.h"
 #include "formats/jpeg_encode.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -62,8 +63,11 @@ int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args,
                 (*first)[0].shape().to_string().c_str(), images.c_str());
     ++written;
   }
-  w.close();
-  if (written == 0) throw UsageError("INPUT " + in + " has no idx pair (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz])");
+  if (written == 0) {
+    w.discard();
+    throw UsageError("INPUT " + in + " has no idx pair (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz])");
+  }
+  w.close();  // publishes OUTPUT (until here an existing OUTPUT is untouched)
   return kExitOk;
 }
 
@@ -112,8 +116,9 @@ int hdf5_to_folder(const std::string& in, const std::string& out, const Args& ar
                 {"convert", in, std::nullopt});
   }
   const int classes = data.count_classes();
-  prepare_output_folder(out, "OUTPUT");
-  for (int k = 0; k < classes; ++k) fs::create_directories(fs::path(out) / class_dir_name(k, classes));
+  StagedFolder staged(out, "OUTPUT");  // appears at `out` only when every file is written
+  const std::string root = staged.dir();
+  for (int k = 0; k < classes; ++k) fs::create_directories(fs::path(root) / class_dir_name(k, classes));
   JpegEncodeOptions jo;
   jo.quality = quality;
   const int h = static_cast<int>(data.height), wd = static_cast<int>(data.width), c = static_cast<int>(data.channels);
@@ -136,9 +141,10 @@ int hdf5_to_folder(const std::string& in, const std::string& out, const Args& ar
     char name[48];
     std::snprintf(name, sizeof name, "%0*lld.jpg", digits, static_cast<long long>(row++));
     const auto* p = e[0].data_as<std::uint8_t>();
-    write_file(out + "/" + class_dir_name(label, classes) + "/" + name, std::vector<std::uint8_t>(p, p + e[0].nbytes()));
+    write_file(root + "/" + class_dir_name(label, classes) + "/" + name, std::vector<std::uint8_t>(p, p + e[0].nbytes()));
     bytes += e[0].nbytes();
   }
+  staged.commit();
   std::printf("%s: %lld JPEGs (%dx%dx%d, quality %d, %.1f MiB) in %d class folders %s/%s..%s\n", out.c_str(),
               static_cast<long long>(row), h, wd, c, quality, static_cast<double>(bytes) / (1 << 20), classes, out.c_str(),
               class_dir_name(0, classes).c_str(), class_dir_name(classes - 1, classes).c_str());
@@ -153,6 +159,8 @@ int convert_command(const Args& args) {
   const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   std::error_code ec;
   if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
+  refuse_output_over_input({"OUTPUT", out}, {{"INPUT", in}});
+  const RemoveTemporariesOnSignals cleanup;  // Ctrl-C: no temporary left beside OUTPUT
   const auto t0 = std::chrono::steady_clock::now();
   int rc;
   if (fs::is_directory(in, ec)) {

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "pipeline/error.h"
+#include "pipeline/version.h"
 
 namespace stoker::cli {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 void print_usage(std::FILE* to) {
   std::fprintf(to,
                "stoker: stream datasets larger than RAM or VRAM from disk into training.\n\n"
-               "usage: stoker <command> [flags]   (stoker <command> --help for its flags)\n\ncommands:\n");
+               "usage: stoker <command> [flags]   (stoker <command> --help for its flags; stoker --version)\n\ncommands:\n");
   for (const Command& c : commands()) std::fprintf(to, "  %-13s %s\n", c.name, c.summary);
   std::fprintf(to, "\nexit codes: 0 ok, 1 runtime error (bad file, bad data), 2 usage error, 130 interrupted\n");
 }
@@ -58,6 +59,9 @@ const std::vector<Command>& commands() {
        "  --shuffle-buffer N     rows in the shuffle buffer (auto: a quarter of the budget)\n"
        "  --threads N            pipeline and CPU-backend threads (all cores)\n"
        "  --pinned-ring auto|on|off  write batches into a ring of page-locked slots (auto: with cuda)\n"
+       "  --feeder auto|on|off   ring -> device feeder -> backend: batch i+1 is copied to the GPU on its\n"
+       "                         own stream while batch i trains (auto: with cuda); off: the backend\n"
+       "                         uploads each batch on its compute stream (the serial path)\n"
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"
@@ -149,6 +153,10 @@ int run(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     print_usage(args.empty() ? stderr : stdout);
     return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::printf("stoker %s\n", stoker::version());
+    return kExitOk;
   }
   const Command* cmd = nullptr;
   for (const Command& c : commands()) {

@@ -41,14 +41,14 @@ void inspect_folder(const std::string& path, std::int64_t samples, bool json) {
   std::uint64_t bytes = 0;
   std::error_code ec;
   for (const std::string& p : list.paths) bytes += fs::file_size(p, ec);
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   if (json) {
     j = {{"kind", "image folder"}, {"path", path}, {"files", list.paths.size()}, {"bytes", bytes}};
-    j["classes"] = nlohmann::json::array();
+    j["classes"] = nlohmann::ordered_json::array();
     for (std::size_t k = 0; k < list.classes.size(); ++k) {
       j["classes"].push_back({{"label", k}, {"name", list.classes[k]}, {"files", counts[k]}});
     }
-    j["sample_images"] = nlohmann::json::array();
+    j["sample_images"] = nlohmann::ordered_json::array();
   } else {
     std::printf("image folder %s: %zu JPEGs, %zu classes, %s\n", path.c_str(), list.paths.size(), list.classes.size(),
                 format_bytes(static_cast<double>(bytes)).c_str());

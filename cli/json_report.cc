@@ -8,13 +8,13 @@
 namespace stoker::cli {
 namespace {
 
-// nlohmann::json writes NaN and infinities as null already; this states it where the figures are made.
-nlohmann::json number(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+// nlohmann::ordered_json writes NaN and infinities as null already; this states it where the figures are made.
+nlohmann::ordered_json number(double x) { return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr); }
 
 }  // namespace
 
-nlohmann::json to_json(const EpochReport& r) {
-  nlohmann::json j = nlohmann::json::object();
+nlohmann::ordered_json to_json(const EpochReport& r) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
   j["epoch"] = r.epoch + 1;
   j["steps"] = r.steps;
   j["samples"] = r.samples;
@@ -33,11 +33,17 @@ nlohmann::json to_json(const EpochReport& r) {
   j["peak_backend_bytes"] = r.peak_backend_bytes;
   j["peak_rss_bytes"] = r.peak_rss_bytes;
   j["stopped"] = r.stopped;
+  if (r.feeder) {  // epochs fed by the device feeder: its copy rate and the GPU's idle time
+    j["feeder"] = {{"host_mode", r.feeder->host_mode},         {"batches", r.feeder->batches},
+                   {"h2d_gbps", number(r.feeder->h2d_gbps)},   {"input_stall_pct", number(r.feeder->input_stall_pct)},
+                   {"gpu_idle_s", number(r.feeder->gpu_idle_s)}, {"host_wait_s", number(r.feeder->host_wait_s)},
+                   {"ring_wait_s", number(r.feeder->ring_wait_s)}};
+  }
   return j;
 }
 
-nlohmann::json to_json(const PipelineStats& s) {
-  nlohmann::json stages = nlohmann::json::array();
+nlohmann::ordered_json to_json(const PipelineStats& s) {
+  nlohmann::ordered_json stages = nlohmann::ordered_json::array();
   for (const StageStats& st : s.stages) {
     stages.push_back({{"name", st.name},
                       {"elements_in", st.elements_in},
@@ -53,10 +59,10 @@ nlohmann::json to_json(const PipelineStats& s) {
           {"first_errors", s.first_errors}};
 }
 
-nlohmann::json to_json(const Hdf5FileInfo& info) {
-  nlohmann::json datasets = nlohmann::json::array();
+nlohmann::ordered_json to_json(const Hdf5FileInfo& info) {
+  nlohmann::ordered_json datasets = nlohmann::ordered_json::array();
   for (const Hdf5DatasetInfo& d : info.datasets) {
-    nlohmann::json filters = nlohmann::json::array();
+    nlohmann::ordered_json filters = nlohmann::ordered_json::array();
     for (const Hdf5FilterInfo& f : d.filters) {
       filters.push_back({{"id", f.id}, {"name", f.name}, {"available", f.available}, {"values", f.values}});
     }
@@ -69,7 +75,7 @@ nlohmann::json to_json(const Hdf5FileInfo& info) {
                         {"filters", std::move(filters)},
                         {"storage_bytes", d.storage_bytes}});
   }
-  nlohmann::json pairs = nlohmann::json::array();
+  nlohmann::ordered_json pairs = nlohmann::ordered_json::array();
   for (const Hdf5Pair& p : trainable_pairs(info)) {
     pairs.push_back({{"images", p.images->name},
                      {"labels", p.labels->name},

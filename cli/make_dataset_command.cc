@@ -14,6 +14,7 @@
 #include "cli/synthetic.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_encode.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/dataset.h"
 
 namespace stoker::cli {
@@ -101,6 +102,7 @@ int make_dataset_command(const Args& args) {
     if (quality > 100) throw UsageError("--quality expects 1-100");
   }
   args.reject_unknown(1);
+  const RemoveTemporariesOnSignals cleanup;  // Ctrl-C: no temporary left beside OUTPUT
 
   const auto t0 = std::chrono::steady_clock::now();
   if (format == "hdf5") {
@@ -109,9 +111,10 @@ int make_dataset_command(const Args& args) {
     if (test_n > 0) write_hdf5_split(w, "test", s, n, n + test_n, storage, threads);
     w.close();
   } else {
-    prepare_output_folder(out, "OUTPUT");
-    write_jpeg_split(out + "/train", s, 0, n, quality, threads);
-    if (test_n > 0) write_jpeg_split(out + "/test", s, n, n + test_n, quality, threads);
+    StagedFolder staged(out, "OUTPUT");  // appears at `out` only when every file is written
+    write_jpeg_split(staged.dir() + "/train", s, 0, n, quality, threads);
+    if (test_n > 0) write_jpeg_split(staged.dir() + "/test", s, n, n + test_n, quality, threads);
+    staged.commit();
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %lld train + %lld test samples of %dx%dx%d uint8, %d classes, to %s (%s, %s) in %.1f s\n",

@@ -1,11 +1,14 @@
 // Output helpers (see storage.h).
 #include "cli/storage.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -48,14 +51,36 @@ std::string class_dir_name(int label, int classes) {
   return std::string(static_cast<std::size_t>(std::max(0, width - static_cast<int>(s.size()))), '0') + s;
 }
 
-void prepare_output_folder(const std::string& path, const std::string& what) {
+StagedFolder::StagedFolder(const std::string& path, const std::string& what) : path_(path), what_(what) {
   std::error_code ec;
   if (fs::exists(path, ec)) {
     if (!fs::is_directory(path, ec)) throw UsageError(what + ": " + path + " exists and is not a folder");
     if (!fs::is_empty(path, ec)) throw UsageError(what + ": folder " + path + " is not empty (remove it or pick another)");
   }
-  fs::create_directories(path, ec);
-  if (ec) throw Error(ErrorCode::kIo, "cannot create folder: " + ec.message(), {"cli", path, std::nullopt});
+  fs::path p = fs::path(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "out/"
+  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  fs::create_directories(parent, ec);
+  staging_ = (parent / ("." + p.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
+  fs::remove_all(staging_, ec);  // left by an earlier run that had this pid
+  fs::create_directories(staging_, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create folder: " + ec.message(), {"cli", staging_, std::nullopt});
+}
+
+StagedFolder::~StagedFolder() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(staging_, ec);
+}
+
+void StagedFolder::commit() {
+  if (::rename(staging_.c_str(), path_.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    committed_ = true;  // keep what was written
+    throw Error(ErrorCode::kIo, "cannot rename the finished folder " + staging_ + " to " + path_ + ": " + err +
+                                    " (the files are in " + staging_ + ")", {"cli", path_, std::nullopt});
+  }
+  committed_ = true;
 }
 
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
@@ -63,6 +88,15 @@ void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes)
   if (!f) throw Error(ErrorCode::kIo, std::string("cannot create file: ") + std::strerror(errno), {"cli", path, std::nullopt});
   const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
   if (std::fclose(f) != 0 || !ok) throw Error(ErrorCode::kIo, "cannot write file", {"cli", path, std::nullopt});
+}
+
+void refuse_output_over_input(const FlagPath& out, const std::vector<FlagPath>& inputs) {
+  for (const FlagPath& in : inputs) {
+    if (!out.path.empty() && !in.path.empty() && same_file(out.path, in.path)) {
+      throw UsageError(out.flag + " " + out.path + " is the same file as " + in.flag + " " + in.path +
+                       "; writing it would destroy that input. Choose another path");
+    }
+  }
 }
 
 }  // namespace stoker::cli

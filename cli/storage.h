@@ -27,8 +27,33 @@ std::int64_t write_labeled_images(Hdf5Writer& w, const std::string& images, cons
 // "3" for 10 classes, "03" for 12: zero-padded so a folder listing sorts classes by label.
 std::string class_dir_name(int label, int classes);
 
-// Creates `path` (and parents); a UsageError if it exists and is not an empty folder.
-void prepare_output_folder(const std::string& path, const std::string& what);
+// An output folder published whole: files are written under dir(), a hidden sibling
+// "<parent>/.<name>.tmp-<pid>", which commit() renames to `path`; destroyed uncommitted (an
+// error), the staging folder is removed, so a failed run leaves no partial folder at `path`.
+// A UsageError at construction if `path` exists and is not an empty folder. Files are not fsynced
+// one by one (thousands of JPEGs): the folder is complete when it appears, durable after a sync.
+class StagedFolder {
+ public:
+  StagedFolder(const std::string& path, const std::string& what);
+  ~StagedFolder();
+  StagedFolder(const StagedFolder&) = delete;
+  StagedFolder& operator=(const StagedFolder&) = delete;
+  const std::string& dir() const { return staging_; }
+  // Renames dir() to the path (replacing an empty folder there). On failure throws kIo naming
+  // both and keeps dir() (the written files are not thrown away).
+  void commit();
+
+ private:
+  std::string path_, staging_, what_;
+  bool committed_ = false;
+};
+
+// A UsageError naming both if output `out` (flag, path) is the same file as one of `inputs`
+// (pipeline/atomic_file.h same_file: same inode, or the same normalized path); empty paths ignored.
+struct FlagPath {
+  std::string flag, path;
+};
+void refuse_output_over_input(const FlagPath& out, const std::vector<FlagPath>& inputs);
 
 // Writes `bytes` to `path`; stoker::Error(kIo) naming the file on failure.
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);

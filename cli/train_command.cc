@@ -17,7 +17,9 @@
 #include "cli/data_source.h"
 #include "cli/progress.h"
 #include "cli/train_checkpoint.h"
+#include "cli/storage.h"
 #include "device/pinned_ring.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 #include "trainer/cpu_blas.h"
 #include "trainer/trainer.h"
@@ -88,8 +90,18 @@ int train_command(const Args& args) {
   const std::string pinned = args.get_choice("pinned-ring", {"auto", "on", "off"}, "auto");
   const CheckpointFlags checkpoint = checkpoint_flags(args);
   const std::string trace_path = args.get("trace", "");
+  const std::string feeder = args.get_choice("feeder", {"auto", "on", "off"}, "auto");
   args.reject_unknown();
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
+  // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
+  const std::vector<FlagPath> inputs{{"--data", spec.path}, {"--val-data", validate ? val_path : ""}, {"--load", load}};
+  refuse_output_over_input({"--log", log_path}, inputs);
+  // --save may be --load (continue training in place): the load is done before training and the
+  // save is atomic, so the old weights stay whole until the new ones are complete.
+  refuse_output_over_input({"--save", save}, {inputs[0], inputs[1]});
+  refuse_output_over_input({"--save", save}, {{"--log", log_path}});
+  // Found now, not after the last epoch: the folder of --save must exist and take a new file.
+  if (!save.empty()) check_writable(save, "--save");
 
   LabeledData data = open_labeled(spec);
   check_batch_fits(data, batch_flag, budget);
@@ -134,6 +146,10 @@ int train_command(const Args& args) {
   cfg.num_threads = threads;
   cfg.input_scale = data.image_dtype == DType::kU8 ? 1.f / 255.f : 1.f;
   cfg.seed = seed;
+  // The feeder's two device buffers hold whole batches beside the model: the planner reserves them.
+  const bool gpu_expected = device == "cuda" || (device == "auto" && cuda_backend_available());
+  const bool use_feeder = feeder == "on" || (feeder == "auto" && gpu_expected);
+  if (use_feeder) cfg.device_batch_buffers = 2;
   std::unique_ptr<Trainer> trainer_ptr;
   try {
     trainer_ptr = std::make_unique<Trainer>(model_spec, Hwc{data.height, data.width, data.channels}, cfg);
@@ -169,12 +185,16 @@ int train_command(const Args& args) {
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
   // prefetch, one being assembled, one training), so the backend's H2D copy runs at DMA speed.
   std::shared_ptr<PinnedRing> ring;
-  if (pinned == "on" || (pinned == "auto" && trainer.backend().name() == "cuda")) {
+  const bool gpu = trainer.backend().stream() != nullptr;
+  if (pinned == "on" || (pinned == "auto" && gpu)) {
     const Element row{Tensor(data.image_dtype, Shape{data.height, data.width, data.channels}),
                       Tensor(DType::kI64, Shape{})};  // labels: int32 or int64, sized for the wider
     ring = std::make_shared<PinnedRing>(PinnedRing::slot_bytes_for(row, batch), 4);
     fo.pipeline_options.batch_allocator = ring;
   }
+  // ring -> DeviceFeeder -> backend (the feeder copies batch i+1 while batch i trains), or the
+  // serial path where the backend uploads each batch on its compute stream.
+  fo.device_feeder = use_feeder;  // with FitOptions::feeder_buffers = 2, as reserved above
 
   std::printf("data: %s\n", data.description.c_str());
   if (val) std::printf("validation: %s\n", val->description.c_str());
@@ -194,6 +214,10 @@ int train_command(const Args& args) {
     std::printf("batches: %zu %s slots of %s\n", ring->num_slots(), ring->pinned() ? "pinned" : "host (no CUDA device)",
                 format_bytes(static_cast<double>(ring->slot_bytes())).c_str());
   }
+  const char* input = !fo.device_feeder ? "serial (the backend uploads each batch on its compute stream)"
+                      : gpu ? "device feeder (H2D copy of batch i+1 on its own stream while batch i trains)"
+                            : "device feeder in host mode (no GPU backend)";
+  std::printf("input: %s\n", input);
   std::fflush(stdout);
 
   std::unique_ptr<std::FILE, FileCloser> log;
@@ -242,6 +266,7 @@ int train_command(const Args& args) {
   std::printf("throughput %.0f samples/s (%lld samples in %.1f s of training), input stall %.1f%%\n",
               seconds > 0 ? static_cast<double>(samples) / seconds : 0.0, static_cast<long long>(samples), seconds,
               seconds > 0 ? 100.0 * wait / seconds : 0.0);
+  if (!reports.empty() && reports.back().feeder) std::printf("%s\n", reports.back().feeder->to_string().c_str());
   std::printf("memory: pipeline peak %s of %s budget, process peak RSS %s\n",
               format_bytes(static_cast<double>(peak_pipeline)).c_str(), format_bytes(static_cast<double>(budget)).c_str(),
               format_bytes(static_cast<double>(peak_rss)).c_str());

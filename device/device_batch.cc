@@ -1,7 +1,51 @@
+// DeviceBatch's hand-off (move, wait_on, release: delegated to the feeder's shared state) and the
 // DLPack-shaped descriptors of device and host tensors.
 #include "device/device_batch.h"
 
+#include <utility>
+
+#include "device/feeder_state.h"
+#include "pipeline/error.h"
+
 namespace stoker {
+
+DeviceBatch::DeviceBatch(DeviceBatch&& o) noexcept
+    : tensors(std::move(o.tensors)),
+      stream(std::exchange(o.stream, nullptr)),
+      ready(std::exchange(o.ready, nullptr)),
+      owner_(std::move(o.owner_)),
+      buffer_(std::exchange(o.buffer_, -1)),
+      consumer_(std::exchange(o.consumer_, nullptr)),
+      waited_(std::exchange(o.waited_, false)) {}
+
+DeviceBatch& DeviceBatch::operator=(DeviceBatch&& o) noexcept {
+  if (this != &o) {
+    release();
+    tensors = std::move(o.tensors);
+    stream = std::exchange(o.stream, nullptr);
+    ready = std::exchange(o.ready, nullptr);
+    owner_ = std::move(o.owner_);
+    buffer_ = std::exchange(o.buffer_, -1);
+    consumer_ = std::exchange(o.consumer_, nullptr);
+    waited_ = std::exchange(o.waited_, false);
+  }
+  return *this;
+}
+
+void DeviceBatch::wait_on(StreamHandle compute) {
+  if (!owner_) throw Error(ErrorCode::kInvalidArgument, "DeviceBatch::wait_on: the batch was already released", {"device_feeder"});
+  owner_->wait(buffer_, compute);
+  consumer_ = compute;
+  waited_ = true;
+}
+
+void DeviceBatch::release(StreamHandle compute) noexcept {
+  if (!owner_) return;
+  owner_->release(buffer_, compute);
+  owner_.reset();
+}
+
+void DeviceBatch::release() noexcept { release(waited_ ? consumer_ : stream); }
 
 DLDataTypeLike to_dl_dtype(DType dtype) {
   constexpr std::uint8_t kInt = 0, kUInt = 1, kFloat = 2, kBfloat = 4;

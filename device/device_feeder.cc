@@ -1,5 +1,6 @@
-// DeviceFeeder: the feeder thread (pull a host batch, enqueue its copy), the completion thread
-// (return ring slots as copies finish), the DeviceBatch release protocol and the stall timings.
+// DeviceFeeder: the feeder thread (pull a host batch, enqueue its copy) and the completion thread
+// (return ring slots as copies finish). The buffers, the release protocol and the timings live in
+// feeder_state.{h,cc}; DeviceBatch's methods in device_batch.cc.
 #include "device/device_feeder.h"
 
 #include <algorithm>
@@ -15,19 +16,17 @@
 #include <vector>
 
 #include "device/cuda_check.h"
+#include "device/feeder_state.h"
+#include "pipeline/clock.h"
 #include "pipeline/error.h"
-#include "pipeline/stage.h"
 #include "pipeline/tensor.h"
 
 namespace stoker {
 namespace {
 
 constexpr std::size_t kDeviceAlign = 256;
-constexpr std::size_t kMaxTimingEvents = 64;  // bounds the timing events in flight
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
-
-using detail::now_ns;
 
 #if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
 constexpr bool kBuiltWithCuda = true;
@@ -99,221 +98,13 @@ struct CopyPlan {
 
 }  // namespace
 
-namespace detail {
-
-struct FeederBuffer {
-  enum Status { kFree, kFilling, kQueued, kLeased };
-  Status status = kFree;       // guarded by FeederState::mu
-  std::size_t capacity = 0;    // touched only by the feeder thread while kFilling
-  DeviceBuffer device;         // CUDA mode
-  std::shared_ptr<std::byte> host;  // host mode
-  Event ready;                 // recorded on the copy stream after the copy
-  Event freed;                 // recorded on the consumer's stream at release
-  std::byte* data() const { return host ? host.get() : static_cast<std::byte*>(device.data()); }
-};
-
-struct Queued {
-  int buffer = -1;
-  std::vector<DeviceTensor> tensors;
-  std::exception_ptr error;
-};
-
-// Shared by the feeder and every DeviceBatch it handed out, so a batch may outlive the feeder.
-class FeederState {
- public:
-  FeederState(bool cuda, int device, int num_buffers) : cuda(cuda), device(device), buffers(static_cast<std::size_t>(num_buffers)) {}
-  ~FeederState();
-
-  const bool cuda;
-  const int device;  // CUDA ordinal, or DeviceTensor::kHostDevice
-  // Declared before `buffers`: stream-ordered frees of the buffers are enqueued on it.
-  Stream copy;
-  std::vector<FeederBuffer> buffers;  // never resized after construction
-
-  std::mutex mu;
-  std::condition_variable to_issuer, to_consumer;
-  std::deque<Queued> queue;  // batches copied (or copying) and errors, in order
-  bool stop = false;         // the feeder is being destroyed
-  bool done = false;         // the feeder thread has exited
-  bool error_pending = false;
-
-  // Statistics, guarded by mu.
-  std::uint64_t batches = 0, bytes = 0, timed_bytes = 0;
-  double copy_s = 0, gpu_idle_s = 0;
-  std::uint64_t host_wait_ns = 0, first_next_ns = 0;
-
-  DeviceBatch make_batch(Queued&& q, std::shared_ptr<FeederState> self);
-  void wait(int buffer, StreamHandle compute);
-  void release(int buffer, StreamHandle stream) noexcept;
-
-  // Timing events (CUDA): a bounded pool; a pair is pending until its end event completes.
-  struct Timing {
-    EventHandle start, end;
-    bool is_copy;
-  };
-  EventHandle take_timing_event();  // under mu; nullptr when the pool is exhausted
-  void give_timing_event(EventHandle e) { if (e) free_timing_.push_back(e); }
-  void add_pending(Timing t) { pending_.push_back(t); }
-  void harvest() noexcept;  // under mu: folds completed timings into the statistics
-
- private:
-  std::vector<Event> timing_events_;
-  std::vector<EventHandle> free_timing_;
-  std::deque<Timing> pending_;
-  EventHandle last_release_ = nullptr;  // timing event recorded at the last release
-  StreamHandle last_release_stream_ = nullptr;
-};
-
-FeederState::~FeederState() {
-#if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
-  // Every batch was released (each held this state), so each buffer's last use is captured by its
-  // `freed` event: order the stream-ordered frees after it. No host wait.
-  if (cuda) {
-    for (FeederBuffer& b : buffers) STOKER_CUDA_CHECK_NOTHROW(cudaStreamWaitEvent(copy.get(), b.freed.get(), 0));
-  }
-#endif
-}
-
-EventHandle FeederState::take_timing_event() {
-  if (!cuda) return nullptr;
-  if (!free_timing_.empty()) {
-    EventHandle e = free_timing_.back();
-    free_timing_.pop_back();
-    return e;
-  }
-  if (timing_events_.size() >= kMaxTimingEvents) return nullptr;
-  timing_events_.push_back(Event::create(/*timing=*/true));
-  return timing_events_.back().get();
-}
-
-void FeederState::harvest() noexcept {
-#if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
-  while (!pending_.empty()) {
-    Timing t = pending_.front();
-    cudaError_t s = cudaEventQuery(t.end);
-    if (s == cudaErrorNotReady) break;
-    pending_.pop_front();
-    float ms = 0;
-    if (STOKER_CUDA_CHECK_NOTHROW(s) && STOKER_CUDA_CHECK_NOTHROW(cudaEventElapsedTime(&ms, t.start, t.end))) {
-      (t.is_copy ? copy_s : gpu_idle_s) += static_cast<double>(ms) * 1e-3;
-    }
-    give_timing_event(t.start);
-    give_timing_event(t.end);
-  }
-#endif
-}
-
-DeviceBatch FeederState::make_batch(Queued&& q, std::shared_ptr<FeederState> self) {
-  DeviceBatch b;
-  b.owner_ = std::move(self);  // the batch co-owns the state: it may outlive the feeder
-  b.tensors = std::move(q.tensors);
-  b.buffer_ = q.buffer;
-  if (cuda) {
-    b.stream = copy.get();
-    b.ready = buffers[static_cast<std::size_t>(q.buffer)].ready.get();
-  }
-  return b;
-}
-
-void FeederState::wait(int buffer, StreamHandle compute) {
-#if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
-  if (!cuda) return;
-  buffers[static_cast<std::size_t>(buffer)].ready.make_wait(compute);
-  // Idle time of `compute` between the last release on it and this batch's start: the input stall.
-  std::lock_guard lock(mu);
-  if (last_release_ && last_release_stream_ == compute) {
-    EventHandle start = take_timing_event();
-    if (start) {
-      STOKER_CUDA_CHECK(cudaEventRecord(start, compute));
-      add_pending({last_release_, start, /*is_copy=*/false});
-      last_release_ = nullptr;
-    }
-  }
-#else
-  (void)buffer;
-  (void)compute;
-#endif
-}
-
-void FeederState::release(int buffer, StreamHandle stream) noexcept {
-  {
-    std::lock_guard lock(mu);
-#if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
-    if (cuda) {
-      FeederBuffer& b = buffers[static_cast<std::size_t>(buffer)];
-      if (!STOKER_CUDA_CHECK_NOTHROW(cudaEventRecord(b.freed.get(), stream))) {
-        // The next copy cannot be ordered after the consumer's work: wait for that work here.
-        STOKER_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream));
-      }
-      EventHandle mark = nullptr;
-      try {
-        mark = take_timing_event();
-      } catch (...) {
-      }
-      if (mark && STOKER_CUDA_CHECK_NOTHROW(cudaEventRecord(mark, stream))) {
-        give_timing_event(last_release_);  // never pending: safe to re-record
-        last_release_ = mark;
-        last_release_stream_ = stream;
-      } else {
-        give_timing_event(mark);
-      }
-    }
-#else
-    (void)stream;
-#endif
-    buffers[static_cast<std::size_t>(buffer)].status = FeederBuffer::kFree;
-  }
-  to_issuer.notify_all();
-}
-
-}  // namespace detail
-
-// ---- DeviceBatch ----
-
-DeviceBatch::DeviceBatch(DeviceBatch&& o) noexcept
-    : tensors(std::move(o.tensors)),
-      stream(std::exchange(o.stream, nullptr)),
-      ready(std::exchange(o.ready, nullptr)),
-      owner_(std::move(o.owner_)),
-      buffer_(std::exchange(o.buffer_, -1)),
-      consumer_(std::exchange(o.consumer_, nullptr)),
-      waited_(std::exchange(o.waited_, false)) {}
-
-DeviceBatch& DeviceBatch::operator=(DeviceBatch&& o) noexcept {
-  if (this != &o) {
-    release();
-    tensors = std::move(o.tensors);
-    stream = std::exchange(o.stream, nullptr);
-    ready = std::exchange(o.ready, nullptr);
-    owner_ = std::move(o.owner_);
-    buffer_ = std::exchange(o.buffer_, -1);
-    consumer_ = std::exchange(o.consumer_, nullptr);
-    waited_ = std::exchange(o.waited_, false);
-  }
-  return *this;
-}
-
-void DeviceBatch::wait_on(StreamHandle compute) {
-  if (!owner_) throw Error(ErrorCode::kInvalidArgument, "DeviceBatch::wait_on: the batch was already released", {"device_feeder"});
-  owner_->wait(buffer_, compute);
-  consumer_ = compute;
-  waited_ = true;
-}
-
-void DeviceBatch::release(StreamHandle compute) noexcept {
-  if (!owner_) return;
-  owner_->release(buffer_, compute);
-  owner_.reset();
-}
-
-void DeviceBatch::release() noexcept { release(waited_ ? consumer_ : stream); }
-
 // ---- DeviceFeeder ----
 
 struct DeviceFeeder::Impl {
   std::shared_ptr<detail::FeederState> state;
   std::optional<Iterator> host;  // used only by the feeder thread until it is joined
   std::shared_ptr<PinnedRing> ring;
+  std::function<void(std::byte*, const std::byte*, std::size_t)> host_copy;  // host mode; empty: memcpy
 
   // Host batches whose copies are in flight (CUDA mode), in copy order.
   std::mutex cmu;
@@ -378,7 +169,10 @@ detail::Queued DeviceFeeder::Impl::issue(int j, std::unique_ptr<Element> owned) 
 
   if (!s.cuda) {
     std::uint64_t t0 = now_ns();
-    for (const auto& seg : plan.segments) std::memcpy(base + seg.offset, seg.src, seg.bytes);
+    for (const auto& seg : plan.segments) {
+      if (host_copy) host_copy(base + seg.offset, seg.src, seg.bytes);
+      else std::memcpy(base + seg.offset, seg.src, seg.bytes);
+    }
     double secs = static_cast<double>(now_ns() - t0) * 1e-9;
     std::lock_guard lock(s.mu);
     s.copy_s += secs;
@@ -528,6 +322,7 @@ DeviceFeeder::DeviceFeeder(Iterator host_batches, FeederOptions options) : impl_
   }
   std::size_t initial = options.buffer_bytes ? options.buffer_bytes : (options.ring ? options.ring->slot_bytes() : 0);
   impl_->ring = options.ring;
+  impl_->host_copy = std::move(options.host_copy);
   impl_->host.emplace(std::move(host_batches));
 
 #if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA

@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,10 @@ struct FeederOptions {
   FeederBackend backend = FeederBackend::kAuto;
   std::size_t buffer_bytes = 0;    // initial bytes per buffer; 0: the ring's slot size or the first batch
   std::shared_ptr<PinnedRing> ring;  // optional: sizes the buffers and adds its wait to stats()
+  // Host mode only: the copy into a feeder buffer (default std::memcpy), called on the feeder
+  // thread once per contiguous span. A stand-in for another copy engine, e.g. a copy that takes
+  // as long as a real H2D transfer (tests/device/feeder_overlap_test.cc).
+  std::function<void(std::byte* dst, const std::byte* src, std::size_t bytes)> host_copy;
 };
 
 struct FeederStats {

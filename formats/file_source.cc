@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -31,6 +32,16 @@ class FileListNode final : public DatasetNode {
   FileListNode(std::shared_ptr<const FileList> list, std::string name, std::int64_t begin, std::int64_t stride)
       : list_(std::move(list)), name_(std::move(name)), begin_(begin), stride_(stride) {}
   std::string name() const override { return name_; }
+  // Every listed file's stamp, folded into a CRC-32 so the text stays short for any file count.
+  std::string fingerprint() const override {
+    std::uint32_t crc = 0;
+    for (std::size_t i = 0; i < list_->paths.size(); ++i) {
+      const std::string s = file_stamp(list_->paths[i]) + " label=" + std::to_string(list_->labels[i]) + "\n";
+      crc = static_cast<std::uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
+    }
+    return name_ + "(" + std::to_string(list_->paths.size()) + " files, stamps crc32=" + std::to_string(crc) + ", from " +
+           std::to_string(begin_) + " every " + std::to_string(stride_) + ")";
+  }
   std::int64_t cardinality() const override {
     auto n = static_cast<std::int64_t>(list_->paths.size());
     return n <= begin_ ? 0 : (n - begin_ + stride_ - 1) / stride_;

@@ -1,46 +1,12 @@
-// Raw-chunk decoding: zlib inflate and byte unshuffle (see hdf5_chunk.h).
+// Raw-chunk decoding: inflate (libdeflate) and byte unshuffle (see hdf5_chunk.h).
 #include "formats/hdf5_chunk.h"
-
-#include <zlib.h>
 
 #include <cstring>
 #include <limits>
 
+#include "formats/inflate.h"
+
 namespace stoker::detail {
-namespace {
-
-void inflate_into(std::span<const std::byte> in, std::byte* out, std::size_t out_bytes) {
-  z_stream z{};
-  if (inflateInit(&z) != Z_OK) throw Error(ErrorCode::kInternal, "zlib inflateInit failed");
-  std::size_t in_left = in.size(), out_left = out_bytes;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
-  z.next_out = reinterpret_cast<Bytef*>(out);
-  int rc = Z_OK;
-  constexpr std::size_t kMaxStep = std::numeric_limits<uInt>::max();
-  while (rc == Z_OK) {
-    std::size_t in_step = std::min(in_left, kMaxStep), out_step = std::min(out_left, kMaxStep);
-    z.avail_in = static_cast<uInt>(in_step);
-    z.avail_out = static_cast<uInt>(out_step);
-    rc = inflate(&z, Z_NO_FLUSH);
-    in_left -= in_step - z.avail_in;
-    out_left -= out_step - z.avail_out;
-    if (rc == Z_OK && in_step == z.avail_in && out_step == z.avail_out) rc = Z_BUF_ERROR;  // no progress
-  }
-  std::string msg = z.msg ? z.msg : "";
-  inflateEnd(&z);
-  if (rc != Z_STREAM_END) {
-    throw Error(ErrorCode::kDataLoss, "corrupt deflate chunk (zlib: " + (msg.empty() ? std::to_string(rc) : msg) +
-                                          ", " + std::to_string(out_bytes - out_left) + " of " +
-                                          std::to_string(out_bytes) + " bytes decoded)");
-  }
-  if (out_left != 0) {
-    throw Error(ErrorCode::kDataLoss, "deflate chunk decodes to " + std::to_string(out_bytes - out_left) +
-                                          " bytes, expected " + std::to_string(out_bytes));
-  }
-}
-
-}  // namespace
-
 bool raw_decode_supported(const std::vector<Hdf5FilterSpec>& filters) {
   for (const Hdf5FilterSpec& f : filters) {
     if (f.id != H5Z_FILTER_DEFLATE && f.id != H5Z_FILTER_SHUFFLE) return false;
@@ -90,7 +56,7 @@ void decode_chunk(const std::vector<Hdf5FilterSpec>& filters, unsigned filter_ma
       dst = buf.data();
     }
     if (steps[s] == H5Z_FILTER_DEFLATE) {
-      inflate_into(cur, dst, out_bytes);
+      inflate_zlib(cur, dst, out_bytes);
     } else if (steps[s] == H5Z_FILTER_SHUFFLE) {
       if (cur.size() != out_bytes) {
         throw Error(ErrorCode::kDataLoss, "shuffled chunk holds " + std::to_string(cur.size()) + " bytes, expected " +

@@ -3,7 +3,7 @@
 // H5Dread_chunk hands back a chunk exactly as stored: passed through the dataset's filter
 // pipeline in write order, minus the filters whose bit is set in the chunk's filter mask
 // (optional filters that declined, e.g. deflate on incompressible data). decode_chunk undoes
-// the pipeline in reverse order. Handled filters: deflate (zlib) and shuffle; anything else makes
+// the pipeline in reverse order. Handled filters: deflate (libdeflate) and shuffle; anything else makes
 // raw_decode_supported() false and the reader falls back to H5Dread for that dataset.
 #pragma once
 

@@ -28,6 +28,11 @@ std::uint64_t hdf5_lock_held_ns() { return g_lock_held_ns.load(std::memory_order
 
 Hdf5Lock::Hdf5Lock() : lock_(hdf5_mutex()) {
   static const bool initialised = [] {
+    // No library shutdown at exit: after a write failure (disk full) libhdf5 1.10 keeps a half-
+    // closed dataset in its ID table and H5_term_library crashes on it (SIGSEGV in H5D_close),
+    // turning a clean error exit into a crash. Every file we open is closed explicitly, so the
+    // shutdown has nothing left to flush.
+    H5dont_atexit();
     H5open();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;

@@ -2,10 +2,12 @@
 #include "formats/hdf5_reader.h"
 
 #include <oneapi/tbb/parallel_for.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "formats/hdf5_chunk.h"
 #include "pipeline/checked_size.h"
@@ -167,6 +169,12 @@ std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta) {
   ErrorContext ctx{"hdf5", meta.path, std::nullopt};
   f->file = H5Id(H5Fopen(meta.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f->file) throw_hdf5(ErrorCode::kDataLoss, "cannot reopen the HDF5 file", ctx);
+  haddr_t eoa = 0;
+  void* handle = nullptr;
+  if (H5Fget_eoa(f->file.get(), &eoa) >= 0 && H5Fget_vfd_handle(f->file.get(), H5P_DEFAULT, &handle) >= 0 && handle) {
+    f->eoa = static_cast<std::uint64_t>(eoa);
+    f->fd = *static_cast<int*>(handle);
+  }
   for (const Hdf5DatasetMeta& m : meta.datasets) {
     // Unfiltered chunks are read once per pass, in whole chunks: without a chunk cache libhdf5
     // reads them straight into the block instead of through the cache (one memcpy less per byte).
@@ -336,7 +344,34 @@ void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte*
   }
 }
 
+// An error when the open file is now shorter than when it was opened: rows [lo, hi) read from
+// it meanwhile may be libhdf5's zero fill, not data. (The open file is checked, not the path: a
+// file deleted or replaced by rename is still read whole.)
+std::optional<Error> cut_while_read(const Hdf5OpenFile& file, std::int64_t lo, std::int64_t hi, const ErrorContext& ctx) {
+  struct stat st{};
+  if (file.fd < 0 || ::fstat(file.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) >= file.eoa) return std::nullopt;
+  return Error(ErrorCode::kDataLoss,
+               "the file is now " + std::to_string(st.st_size) + " bytes, shorter than the " + std::to_string(file.eoa) +
+                   " bytes it had when opened: it was cut while being read (rows " + std::to_string(lo) + "-" +
+                   std::to_string(hi - 1) + " not delivered)",
+               ctx);
+}
+
 }  // namespace
+
+void read_rows_into(const Hdf5FileMeta& meta, Hdf5OpenFile& file, std::int64_t lo, std::int64_t hi,
+                    std::byte* const* dst, const std::string& stage) {
+  const ErrorContext ctx{stage, meta.path, lo};
+  for (std::size_t d = 0; d < meta.datasets.size(); ++d) {
+    const Hdf5DatasetMeta& m = meta.datasets[d];
+    try {
+      read_rows(file.datasets[d].get(), m, lo, hi, dst[d], hdf5_native_type(m.dtype));
+    } catch (const Error& e) {
+      throw e.with_context(ctx);
+    }
+  }
+  if (auto cut = cut_while_read(file, lo, hi, ctx)) throw *cut;
+}
 
 void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& block, const std::string& stage,
                      const std::atomic<bool>& stop, MemoryBudget* budget, StageCounters* counters) {
@@ -376,6 +411,10 @@ void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& bl
     }
   } catch (...) {
     block.fatal = std::current_exception();
+  }
+  // Checked after the reads: rows read from a file cut meanwhile may be zeros, not data.
+  if (!block.fatal) {
+    if (auto cut = cut_while_read(file, block.row_begin, block.row_end, ctx)) block.fatal = std::make_exception_ptr(*cut);
   }
   // Merge the bad ranges of all datasets: a row is bad if any of its components is.
   std::sort(bad.begin(), bad.end(), [](const auto& x, const auto& y) { return x.begin < y.begin; });

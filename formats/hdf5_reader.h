@@ -49,6 +49,10 @@ std::shared_ptr<const Hdf5FileMeta> open_hdf5_meta(const std::string& path, cons
 struct Hdf5OpenFile {
   H5Id file;
   std::vector<H5Id> datasets;
+  // End of the address space libhdf5 found at open: a file now shorter was cut while being read
+  // (libhdf5's sec2 driver zero-fills reads past EOF, so this check is what notices).
+  std::uint64_t eoa = 0;
+  int fd = -1;  // libhdf5's descriptor (sec2 driver), for fstat; -1 when unavailable
 };
 std::unique_ptr<Hdf5OpenFile> open_hdf5_file(const Hdf5FileMeta& meta);
 
@@ -70,5 +74,11 @@ struct Hdf5Block {
 // (localised to a chunk or row where possible) or `fatal`.
 void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& block, const std::string& stage,
                      const std::atomic<bool>& stop, MemoryBudget* budget, StageCounters* counters);
+
+// Reads rows [lo, hi) of every (fixed-size, not raw-decoded) dataset straight into dst[d], the
+// rows of dataset d contiguous there: one H5Dread per dataset, no intermediate buffer. Throws
+// kDataLoss naming the file and the first row (also when the file was cut while being read).
+void read_rows_into(const Hdf5FileMeta& meta, Hdf5OpenFile& file, std::int64_t lo, std::int64_t hi,
+                    std::byte* const* dst, const std::string& stage);
 
 }  // namespace stoker::detail

@@ -38,6 +38,13 @@ class Hdf5Node final : public DatasetNode {
       : meta_(std::move(meta)), options_(std::move(options)), shard_num_(shard_num), shard_index_(shard_index) {}
 
   std::string name() const override { return options_.name; }
+  std::string fingerprint() const override {
+    std::string s = options_.name + "(" + file_stamp(meta_->path) + ";";
+    for (const auto& d : meta_->datasets) s += " " + d.name;
+    return s + "; shard " + std::to_string(shard_index_) + "/" + std::to_string(shard_num_) +
+           (options_.shuffle_blocks ? "; shuffled blocks seed=" + (options_.seed ? std::to_string(*options_.seed) : std::string("auto")) : "") +
+           ")";
+  }
 
   std::int64_t cardinality() const override {
     std::int64_t rows = 0;
@@ -172,6 +179,41 @@ class Hdf5Iterator final : public StageIterator {
     release_current();
     window_.clear();
     hub_->detach();
+  }
+
+  // Bulk rows for a batch stage right after this source (IteratorNode::bulk_read): when every
+  // dataset is fixed-size and read by H5Dread (uncompressed, or filters read through libhdf5) and
+  // errors fail the run, rows go from the file straight into the batch's memory in delivery
+  // order, one H5Dread per dataset and run of rows. Compressed datasets keep the block path, whose
+  // chunks inflate in parallel; a skip policy keeps it too, since it skips bad rows one by one.
+  bool bulk_layout(std::vector<DType>* dtypes, std::vector<Shape>* row_shapes) override {
+    if (current_ || next_block_ > 0 || rt_.options().error_policy != ErrorPolicy::kFail) return false;
+    for (const auto& m : meta_.datasets) {
+      if (m.vlen || m.raw_decode) return false;
+    }
+    for (const auto& m : meta_.datasets) {
+      dtypes->push_back(m.dtype);
+      row_shapes->push_back(m.row_shape);
+    }
+    return true;
+  }
+
+  std::int64_t bulk_read(std::int64_t max_rows, std::byte* const* dst) override {
+    std::vector<std::byte*> at(dst, dst + meta_.datasets.size());
+    std::int64_t got = 0;
+    while (got < max_rows && bulk_block_ < order_.size()) {
+      if (rt_.is_cancelled()) throw Error(ErrorCode::kCancelled, "iterator destroyed", {n_->options_.name});
+      const std::int64_t id = order_[bulk_block_], end = n_->block_end(id);
+      if (bulk_row_ < 0) bulk_row_ = id * meta_.block_rows;
+      const std::int64_t k = std::min(max_rows - got, end - bulk_row_);
+      detail::read_rows_into(meta_, *file_, bulk_row_, bulk_row_ + k, at.data(), n_->options_.name);
+      for (std::size_t d = 0; d < at.size(); ++d) at[d] += static_cast<std::size_t>(k) * meta_.datasets[d].row_bytes;
+      bulk_row_ += k;
+      got += k;
+      if (bulk_row_ == end) ++bulk_block_, bulk_row_ = -1;
+    }
+    bump(counters_.elements_out, static_cast<std::uint64_t>(got));
+    return got;
   }
 
   bool next(Element& out) override {
@@ -323,6 +365,8 @@ class Hdf5Iterator final : public StageIterator {
   std::shared_ptr<Pending> current_;
   std::int64_t row_ = 0;
   std::size_t bad_ = 0;
+  std::size_t bulk_block_ = 0;  // bulk_read(): next block of order_, and the next row in it (-1: its first)
+  std::int64_t bulk_row_ = -1;
   bool zero_copy_;
   int read_ahead_;
   std::shared_ptr<BufferHub> hub_;

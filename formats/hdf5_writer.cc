@@ -40,22 +40,37 @@ H5Id make_dcpl(int rank, std::int64_t chunk_rows, const Shape& row_shape, const 
 
 }  // namespace
 
-Hdf5Writer::Hdf5Writer(std::string path, bool truncate) : path_(std::move(path)) {
+Hdf5Writer::Hdf5Writer(std::string path, bool truncate)
+    : path_(std::move(path)), uncaught_(std::uncaught_exceptions()) {
+  std::error_code ec;
+  if (!truncate && std::filesystem::exists(path_, ec)) {
+    throw Error(ErrorCode::kIo, "the file exists (not replacing it)", {"hdf5_writer", path_, std::nullopt});
+  }
+  out_ = std::make_unique<AtomicFile>(path_, "hdf5_writer");
   Hdf5Lock lock;
-  hid_t f = H5Fcreate(path_.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) detail::throw_hdf5(ErrorCode::kIo, "cannot create the HDF5 file", {"hdf5_writer", path_, std::nullopt});
+  hid_t f = H5Fcreate(out_->temp_path().c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) {
+    out_->fail();
+    detail::throw_hdf5(ErrorCode::kIo, "cannot create the HDF5 file", {"hdf5_writer", path_, std::nullopt});
+  }
   file_ = f;
 }
 
 Hdf5Writer::~Hdf5Writer() {
+  if (std::uncaught_exceptions() > uncaught_) discard();
   try {
     close();
   } catch (...) {  // never throw from a destructor; call close() to see errors
   }
 }
 
+void Hdf5Writer::discard() noexcept {
+  if (out_) out_->fail();  // close() then closes the handle and publishes nothing
+}
+
 Hdf5Writer::Hdf5Writer(Hdf5Writer&& o) noexcept
-    : path_(std::move(o.path_)), file_(std::exchange(o.file_, -1)), dsets_(std::move(o.dsets_)) {}
+    : path_(std::move(o.path_)), out_(std::move(o.out_)), uncaught_(o.uncaught_), file_(std::exchange(o.file_, -1)),
+      dsets_(std::move(o.dsets_)) {}
 
 Hdf5Writer& Hdf5Writer::operator=(Hdf5Writer&& o) noexcept {
   if (this != &o) {
@@ -64,6 +79,8 @@ Hdf5Writer& Hdf5Writer::operator=(Hdf5Writer&& o) noexcept {
     } catch (...) {
     }
     path_ = std::move(o.path_);
+    out_ = std::move(o.out_);
+    uncaught_ = o.uncaught_;
     file_ = std::exchange(o.file_, -1);
     dsets_ = std::move(o.dsets_);
   }
@@ -182,12 +199,16 @@ void Hdf5Writer::append_raw(const std::string& name, DType dtype, const void* da
   count_dims[0] = n;
   start[0] = static_cast<hsize_t>(d.rows);
   Hdf5Lock lock;
-  if (H5Dset_extent(d.id.get(), dims.data()) < 0) detail::throw_hdf5(ErrorCode::kIo, "cannot extend '" + d.name + "'", ctx);
+  if (H5Dset_extent(d.id.get(), dims.data()) < 0) {
+    discard();  // sticky: a file missing rows is never published
+    detail::throw_hdf5(ErrorCode::kIo, "cannot extend '" + d.name + "'", ctx);
+  }
   H5Id fspace(H5Dget_space(d.id.get()));
   H5Id mspace(H5Screate_simple(rank, count_dims.data(), nullptr));
   if (!fspace || !mspace ||
       H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count_dims.data(), nullptr) < 0 ||
       H5Dwrite(d.id.get(), detail::hdf5_native_type(d.dtype), mspace.get(), fspace.get(), H5P_DEFAULT, data) < 0) {
+    discard();
     detail::throw_hdf5(ErrorCode::kIo, "cannot write " + std::to_string(n) + " rows to '" + d.name + "'", ctx);
   }
   d.rows += static_cast<std::int64_t>(n);
@@ -211,12 +232,16 @@ void Hdf5Writer::flush_bytes(Dset& d) {
   hsize_t n = vl.size(), start = static_cast<hsize_t>(d.rows), dims = start + n;
   Hdf5Lock lock;
   H5Id type(H5Tvlen_create(H5T_NATIVE_UINT8));
-  if (H5Dset_extent(d.id.get(), &dims) < 0) detail::throw_hdf5(ErrorCode::kIo, "cannot extend '" + d.name + "'", ctx);
+  if (H5Dset_extent(d.id.get(), &dims) < 0) {
+    discard();  // sticky: a file missing rows is never published
+    detail::throw_hdf5(ErrorCode::kIo, "cannot extend '" + d.name + "'", ctx);
+  }
   H5Id fspace(H5Dget_space(d.id.get()));
   H5Id mspace(H5Screate_simple(1, &n, nullptr));
   if (!type || !fspace || !mspace ||
       H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &n, nullptr) < 0 ||
       H5Dwrite(d.id.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, vl.data()) < 0) {
+    discard();
     detail::throw_hdf5(ErrorCode::kIo, "cannot write " + std::to_string(n) + " rows to '" + d.name + "'", ctx);
   }
   d.rows += static_cast<std::int64_t>(n);
@@ -248,7 +273,17 @@ void Hdf5Writer::close() {
   file_ = -1;
   if (rc < 0 && !first) first = Error(ErrorCode::kIo, "closing the file failed: libhdf5: " + detail::hdf5_error_stack(),
                                       {"hdf5_writer", path_, std::nullopt});
-  if (first) throw *first;
+  if (first) {
+    out_->fail();
+    throw *first;
+  }
+  if (out_->failed()) {
+    out_.reset();
+    throw Error(ErrorCode::kIo, "not published: an earlier write failed or the writer was discarded",
+                {"hdf5_writer", path_, std::nullopt});
+  }
+  out_->commit();
+  out_.reset();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,11 @@
 //               w.append_bytes("/train/jpeg", jpeg_bytes); }
 //   w.close();                                  // or let the destructor close it (errors ignored)
 //
+// The file is written at a hidden temporary name beside `path` (AtomicFile) and renamed to `path`
+// only when close() succeeds: an existing file at `path` stays as it was until then, and a failed,
+// interrupted or killed write never leaves a complete-looking file. A writer destroyed while an
+// exception unwinds discards its file; destroyed normally it closes and publishes it.
+//
 // Datasets are chunked and extendible along rows (max dims unlimited); intermediate groups are
 // created as needed. Memory: append() writes straight through (no copy of the rows); vlen rows are
 // buffered up to one chunk (chunk_rows rows) before each write. Every libhdf5 call holds the
@@ -27,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 #include "pipeline/tensor.h"
 
@@ -45,7 +51,8 @@ struct Hdf5DatasetOptions {
 
 class Hdf5Writer {
  public:
-  // Creates `path`, replacing an existing file (truncate=true) or failing if one exists.
+  // Starts writing `path`; close() replaces an existing file (truncate=true) or the constructor
+  // fails if one exists.
   explicit Hdf5Writer(std::string path, bool truncate = true);
   ~Hdf5Writer();
   Hdf5Writer(Hdf5Writer&&) noexcept;
@@ -77,6 +84,9 @@ class Hdf5Writer {
 
   // Flushes pending rows and closes the file; throws on failure. Idempotent.
   void close();
+  // Abandons the file: close() then publishes nothing (and throws). Any failed write does this too,
+  // so a torn file is never published.
+  void discard() noexcept;
 
  private:
   struct Dset;
@@ -86,6 +96,8 @@ class Hdf5Writer {
   void flush_bytes(Dset& d);
 
   std::string path_;
+  std::unique_ptr<AtomicFile> out_;  // the temporary file libhdf5 writes; published by close()
+  int uncaught_ = 0;                 // std::uncaught_exceptions() at construction
   long long file_ = -1;  // hid_t
   std::map<std::string, std::unique_ptr<Dset>> dsets_;
 };

@@ -92,6 +92,7 @@ class IdxNode final : public DatasetNode {
   }
 
   std::string name() const override { return "idx"; }
+  std::string fingerprint() const override { return "idx(" + file_stamp(images_) + "; " + file_stamp(labels_) + ")"; }
   std::int64_t cardinality() const override { return count_; }
 
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override {

@@ -72,6 +72,10 @@ class BatchNode final : public DatasetNode {
   BatchNode(NodePtr input, std::int64_t size, bool drop, bool padded, double pad)
       : input_(std::move(input)), size_(size), drop_(drop), padded_(padded), pad_(pad) {}
   std::string name() const override { return padded_ ? "padded_batch" : "batch"; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | " + name() + "(" + std::to_string(size_) + (drop_ ? ",drop" : "") +
+           (padded_ ? ",pad=" + std::to_string(pad_) : "") + ")";
+  }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (n < 0) return n;
@@ -107,6 +111,8 @@ class BatchIterator final : public StageIterator {
 
   bool next(Element& out) override {
     TraceSpan span(rt_.trace(), "batch", "batch");
+    if (bulk_ == Bulk::kUnknown) bulk_ = input_ && input_->bulk_layout(&bulk_dtypes_, &bulk_shapes_) ? Bulk::kYes : Bulk::kNo;
+    if (bulk_ == Bulk::kYes) return next_bulk(out);
     Element e;
     while (rows_ < n_->size_ && input_) {
       if (!input_->next(e)) {
@@ -149,6 +155,27 @@ class BatchIterator final : public StageIterator {
     if (!rt_.allocator_reserved()) charge_ = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
   }
 
+  // The input writes the rows straight into the batch's memory (IteratorNode::bulk_read).
+  bool next_bulk(Element& out) {
+    if (!input_) return false;
+    if (!layout_) layout_.emplace(bulk_dtypes_, bulk_shapes_, n_->size_);
+    if (!rt_.allocator_reserved()) rt_.budget().require_fits(layout_->total, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
+    std::shared_ptr<std::byte> storage = allocate_batch(rt_, counters_, layout_->total, n_->name());
+    MemoryCharge charge;
+    if (!rt_.allocator_reserved()) charge = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
+    std::vector<std::byte*> dst;
+    for (std::size_t off : layout_->offsets) dst.push_back(storage.get() + off);
+    const std::int64_t rows = input_->bulk_read(n_->size_, dst.data());
+    bump(counters_.elements_in, static_cast<std::uint64_t>(rows));
+    bump(counters_.bulk_rows, static_cast<std::uint64_t>(rows));
+    index_ += rows;
+    if (rows < n_->size_) input_.reset();
+    if (rows == 0 || (rows < n_->size_ && n_->drop_)) return false;
+    out = layout_->make(storage, rows);
+    bump(counters_.elements_out);
+    return true;
+  }
+
   void check_same(const Element& e, std::int64_t record) const {
     if (layout_->matches(e)) return;
     if (e.size() != layout_->dtypes.size()) {
@@ -172,6 +199,9 @@ class BatchIterator final : public StageIterator {
   MemoryCharge charge_;
   std::int64_t rows_ = 0;
   std::int64_t index_ = 0;
+  enum class Bulk { kUnknown, kYes, kNo } bulk_ = Bulk::kUnknown;  // decided at the first next()
+  std::vector<DType> bulk_dtypes_;
+  std::vector<Shape> bulk_shapes_;
 };
 
 template <class T>

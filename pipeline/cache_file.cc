@@ -3,11 +3,11 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "pipeline/error.h"
 
@@ -16,46 +16,68 @@ namespace {
 
 constexpr char kMagic[8] = {'S', 'T', 'K', 'C', 'A', 'C', 'H', 'E'};
 constexpr char kEnd[8] = {'S', 'T', 'K', 'C', 'E', 'N', 'D', '!'};
-constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kHeaderBytes = sizeof kMagic + sizeof kVersion;
+constexpr std::uint32_t kVersion = 2;  // 2: fingerprint in the header, CRC-32 per record
+constexpr std::size_t kHeaderBytes = sizeof kMagic + sizeof kVersion + sizeof(std::uint32_t);  // + fingerprint
 constexpr std::size_t kFooterBytes = sizeof kEnd + sizeof(std::uint64_t);
 constexpr std::size_t kReadBlock = 1 << 20;
-
-std::string unique_suffix() {
-  static std::atomic<std::uint64_t> counter{0};
-  return ".partial-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
-}
+constexpr std::uint32_t kMaxFingerprintBytes = 16u << 20;
 
 Error io_error(const std::string& path, const std::string& what) {
-  return Error(ErrorCode::kIo, what + ": " + std::strerror(errno), {"cache", path});
+  const int err = errno;
+  std::string msg = what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EFBIG || err == EDQUOT) msg += " (disk full or file size limit?)";
+  return Error(ErrorCode::kIo, msg, {"cache", path});
+}
+
+std::uint32_t crc_update(std::uint32_t crc, const void* p, std::size_t n) {
+  const auto* b = static_cast<const Bytef*>(p);
+  while (n > 0) {
+    const uInt take = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
+    crc = static_cast<std::uint32_t>(crc32(crc, b, take));
+    b += take;
+    n -= take;
+  }
+  return crc;
 }
 
 }  // namespace
 
-CacheWriter::CacheWriter(std::string path) : path_(std::move(path)) {
+CacheWriter::CacheWriter(std::string path, const std::string& fingerprint) : path_(std::move(path)) {
   if (path_.empty()) {
     file_ = std::tmpfile();
     if (!file_) throw io_error("<temporary spill file>", "cannot create");
   } else {
-    tmp_path_ = path_ + unique_suffix();
-    file_ = std::fopen(tmp_path_.c_str(), "w+b");
-    if (!file_) throw io_error(tmp_path_, "cannot create cache file");
+    out_ = std::make_unique<AtomicFile>(path_, "cache");
+    file_ = std::fopen(out_->temp_path().c_str(), "w+bx");
+    if (!file_) throw io_error(path_, "cannot create the cache's temporary file " + out_->temp_path());
   }
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  const auto fp_bytes = static_cast<std::uint32_t>(std::min<std::size_t>(fingerprint.size(), kMaxFingerprintBytes));
   write(kMagic, sizeof kMagic);
   write(&kVersion, sizeof kVersion);
+  write(&fp_bytes, sizeof fp_bytes);
+  write(fingerprint.data(), fp_bytes);
+  data_offset_ = kHeaderBytes + fp_bytes;
 }
 
 CacheWriter::~CacheWriter() {
   if (file_) std::fclose(file_);
-  if (!finished_ && !tmp_path_.empty()) std::remove(tmp_path_.c_str());
+  // out_ (destroyed after this body) removes the temporary file unless finish() published it.
 }
 
 void CacheWriter::write(const void* p, std::size_t n) {
-  if (n && std::fwrite(p, 1, n, file_) != n) throw io_error(tmp_path_.empty() ? path_ : tmp_path_, "write failed");
+  if (failed_) throw Error(ErrorCode::kIo, "not written: an earlier write to this cache failed", {"cache", path_});
+  if (n && std::fwrite(p, 1, n, file_) != n) {
+    failed_ = true;  // sticky: finish() will refuse to publish
+    Error e = io_error(path_.empty() ? "<temporary spill file>" : path_, "write failed");
+    if (out_) out_->fail();
+    throw e;
+  }
+  crc_ = crc_update(crc_, p, n);
 }
 
 void CacheWriter::append(const Element& e) {
+  crc_ = 0;
   auto n = static_cast<std::uint32_t>(e.size());
   write(&n, sizeof n);
   for (const Tensor& t : e) {
@@ -68,59 +90,89 @@ void CacheWriter::append(const Element& e) {
     write(&nbytes, sizeof nbytes);
     write(t.data(), t.nbytes());
   }
+  const std::uint32_t crc = crc_;
+  write(&crc, sizeof crc);
   ++count_;
 }
 
 void CacheWriter::finish() {
+  if (finished_) return;
   write(kEnd, sizeof kEnd);
   write(&count_, sizeof count_);
-  if (std::fflush(file_) != 0) throw io_error(path_, "flush failed");
-  if (!tmp_path_.empty()) {
-    std::error_code ec;
-    std::filesystem::rename(tmp_path_, path_, ec);
-    if (ec) throw Error(ErrorCode::kIo, "cannot publish cache file: " + ec.message(), {"cache", path_});
+  if (std::fflush(file_) != 0) {
+    failed_ = true;
+    Error e = io_error(path_, "flush failed");
+    if (out_) out_->fail();
+    throw e;
+  }
+  if (out_) {
+    const int rc = std::fclose(file_);
+    file_ = nullptr;
+    if (rc != 0) {
+      failed_ = true;
+      Error e = io_error(path_, "close failed");
+      out_->fail();
+      throw e;
+    }
+    out_->commit();  // fsync, rename over path_, fsync the folder
   }
   finished_ = true;
 }
 
 int CacheWriter::fd() const { return ::fileno(file_); }
 
-std::unique_ptr<CacheReader> CacheReader::open_if_complete(const std::string& path) {
+std::unique_ptr<CacheReader> CacheReader::open_if_complete(const std::string& path, const std::string& fingerprint) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return nullptr;
+  struct Closer {
+    int& fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{fd};
   const off_t size = ::lseek(fd, 0, SEEK_END);
-  char head[kHeaderBytes], foot[kFooterBytes];
-  const bool complete = size >= static_cast<off_t>(kHeaderBytes + kFooterBytes) &&
-                        ::pread(fd, head, sizeof head, 0) == sizeof head &&
-                        ::pread(fd, foot, sizeof foot, size - static_cast<off_t>(kFooterBytes)) == sizeof foot &&
-                        std::memcmp(head, kMagic, sizeof kMagic) == 0 && std::memcmp(foot, kEnd, sizeof kEnd) == 0;
-  if (!complete) {
-    ::close(fd);
-    return nullptr;
-  }
-  std::uint32_t version = 0;
-  std::uint64_t count = 0;
-  std::memcpy(&version, head + sizeof kMagic, sizeof version);
-  std::memcpy(&count, foot + kFooterBytes - sizeof count, sizeof count);
-  if (version != kVersion) {
-    ::close(fd);
-    throw Error(ErrorCode::kDataLoss, "not a complete stoker cache file (bad header or footer); delete it to rebuild",
+  char head[kHeaderBytes];
+  if (size < static_cast<off_t>(sizeof kMagic) || ::pread(fd, head, sizeof kMagic, 0) != sizeof kMagic ||
+      std::memcmp(head, kMagic, sizeof kMagic) != 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "a file that is not a stoker cache is at the cache path; not replacing it (delete it or choose another path)",
                 {"cache", path});
   }
-  auto r = std::make_unique<CacheReader>(fd, count, path);
+  std::uint32_t version = 0, fp_bytes = 0;
+  if (size < static_cast<off_t>(kHeaderBytes + kFooterBytes) || ::pread(fd, head, sizeof head, 0) != sizeof head) return nullptr;
+  std::memcpy(&version, head + sizeof kMagic, sizeof version);
+  std::memcpy(&fp_bytes, head + sizeof kMagic + sizeof version, sizeof fp_bytes);
+  // Another version, or a header cut short: ours to rebuild.
+  if (version != kVersion || fp_bytes > kMaxFingerprintBytes ||
+      static_cast<std::uint64_t>(size) < kHeaderBytes + fp_bytes + kFooterBytes) {
+    return nullptr;
+  }
+  std::string stored(fp_bytes, '\0');
+  if (::pread(fd, stored.data(), fp_bytes, kHeaderBytes) != static_cast<ssize_t>(fp_bytes)) return nullptr;
+  if (stored != fingerprint.substr(0, kMaxFingerprintBytes)) return nullptr;  // made from other input
+  char foot[kFooterBytes];
+  if (::pread(fd, foot, sizeof foot, size - static_cast<off_t>(kFooterBytes)) != sizeof foot ||
+      std::memcmp(foot, kEnd, sizeof kEnd) != 0) {
+    return nullptr;  // cut short
+  }
+  std::uint64_t count = 0;
+  std::memcpy(&count, foot + kFooterBytes - sizeof count, sizeof count);
+  auto r = std::make_unique<CacheReader>(fd, count, kHeaderBytes + fp_bytes, path);
+  fd = -1;
   r->owns_fd_ = true;
   r->end_ = static_cast<std::uint64_t>(size) - kFooterBytes;
   return r;
 }
 
-CacheReader::CacheReader(int fd, std::uint64_t count, std::string name)
-    : fd_(fd), count_(count), offset_(kHeaderBytes), name_(std::move(name)) {}
+CacheReader::CacheReader(int fd, std::uint64_t count, std::uint64_t data_offset, std::string name)
+    : fd_(fd), count_(count), offset_(data_offset), name_(std::move(name)) {}
 
 CacheReader::~CacheReader() {
   if (owns_fd_) ::close(fd_);
 }
 
 void CacheReader::read_exact(void* p, std::size_t n) {
+  const std::size_t want = n;
   auto* dst = static_cast<char*>(p);
   while (n > 0) {
     if (buf_pos_ == buf_len_) {
@@ -148,6 +200,7 @@ void CacheReader::read_exact(void* p, std::size_t n) {
   if (n > 0) {
     throw Error(ErrorCode::kDataLoss, "cache file ends inside a record", {"cache", name_, static_cast<std::int64_t>(index_)});
   }
+  crc_ = crc_update(crc_, p, want);
 }
 
 bool CacheReader::next(Element& out) {
@@ -157,6 +210,7 @@ bool CacheReader::next(Element& out) {
   auto bad = [&](const std::string& what) {
     return Error(ErrorCode::kDataLoss, "corrupt cache record: " + what, {"cache", name_, static_cast<std::int64_t>(index_)});
   };
+  crc_ = 0;
   std::uint32_t n = 0;
   read_exact(&n, sizeof n);
   if (n > 64) throw bad(std::to_string(n) + " components");
@@ -181,6 +235,10 @@ bool CacheReader::next(Element& out) {
     read_exact(t.mutable_data(), t.nbytes());
     e.push_back(std::move(t));
   }
+  const std::uint32_t computed = crc_;
+  std::uint32_t stored = 0;
+  read_exact(&stored, sizeof stored);
+  if (stored != computed) throw bad("CRC-32 mismatch (the file was changed or damaged; delete it to rebuild)");
   ++index_;
   failed_ = false;
   out = std::move(e);

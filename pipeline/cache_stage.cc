@@ -4,9 +4,14 @@
 // budget has room); the rest spill to an anonymous temporary file. The contents live in the
 // Runtime (per Iterator), so repeat() epochs share them. A pass that stops before the end of its
 // input (early destruction, take()) discards what it recorded; the next pass starts over.
-// To a file: the first pass writes "<path>.partial-*" and publishes <path> by rename at the end
-// (cache_file.h); any pass, in this run or a later one, that finds a complete <path> reads it
-// instead of running the input.
+// To a file: the first pass writes a hidden temporary beside <path> and publishes <path> by rename
+// at the end (cache_file.h); any pass, in this run or a later one, that finds a complete <path>
+// made from the same input (the fingerprint of the stages before the cache, with file sizes and
+// mtimes) reads it instead of running the input; one made from other input is rebuilt. A file at
+// <path> that is not a stoker cache is refused, never replaced.
+// Only a whole, clean pass is kept: a pass during which any stage saw an error (failed or skipped
+// under ErrorPolicy::kSkip, so elements are missing) or a cache write failed is not published
+// (file) or not replayed (memory); the next pass runs the input again.
 #include "pipeline/cache_file.h"
 #include "pipeline/dataset.h"
 #include "pipeline/stage.h"
@@ -38,6 +43,7 @@ class CacheNode final : public DatasetNode {
  public:
   CacheNode(NodePtr input, std::string path) : input_(std::move(input)), path_(std::move(path)) {}
   std::string name() const override { return "cache"; }
+  std::string fingerprint() const override { return input_->fingerprint() + " | cache"; }
   std::int64_t cardinality() const override { return input_->cardinality(); }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
 
@@ -50,8 +56,12 @@ class MemoryCacheIterator final : public StageIterator {
   MemoryCacheIterator(const IterationContext& ctx, const CacheNode* n)
       : StageIterator(ctx, n), cache_(rt_.state<MemoryCache>(n, [] { return std::make_shared<MemoryCache>(); })) {
     if (cache_->complete) {
-      if (cache_->spill) spill_reader_ = std::make_unique<CacheReader>(cache_->spill->fd(), cache_->spill->count(), "<cache spill file>");
+      if (cache_->spill) {
+        spill_reader_ = std::make_unique<CacheReader>(cache_->spill->fd(), cache_->spill->count(),
+                                                      cache_->spill->data_offset(), "<cache spill file>");
+      }
     } else {
+      errors_at_start_ = rt_.errors_seen();
       cache_->clear();
       input_ = n->input_->make_iterator(ctx);
     }
@@ -65,7 +75,7 @@ class MemoryCacheIterator final : public StageIterator {
     if (!input_) return replay(out);
     if (!detail::next_noting_error(*input_, out, saw_error_)) {
       input_.reset();
-      if (saw_error_) {
+      if (saw_error_ || rt_.errors_seen() != errors_at_start_) {
         cache_->clear();
         return false;
       }
@@ -102,6 +112,7 @@ class MemoryCacheIterator final : public StageIterator {
   std::shared_ptr<MemoryCache> cache_;
   std::unique_ptr<IteratorNode> input_;  // set while recording
   bool saw_error_ = false;
+  std::uint64_t errors_at_start_ = 0;
   std::size_t pos_ = 0;
   std::unique_ptr<CacheReader> spill_reader_;
 };
@@ -109,9 +120,11 @@ class MemoryCacheIterator final : public StageIterator {
 class FileCacheIterator final : public StageIterator {
  public:
   FileCacheIterator(const IterationContext& ctx, const CacheNode* n) : StageIterator(ctx, n) {
-    reader_ = CacheReader::open_if_complete(n->path_);
+    const std::string fingerprint = n->input_->fingerprint();
+    reader_ = CacheReader::open_if_complete(n->path_, fingerprint);
     if (!reader_) {
-      writer_ = std::make_unique<CacheWriter>(n->path_);
+      writer_ = std::make_unique<CacheWriter>(n->path_, fingerprint);
+      errors_at_start_ = rt_.errors_seen();
       input_ = n->input_->make_iterator(ctx);
     }
   }
@@ -125,12 +138,19 @@ class FileCacheIterator final : public StageIterator {
     if (!input_) return false;
     if (!detail::next_noting_error(*input_, out, saw_error_)) {
       input_.reset();
-      if (!saw_error_) writer_->finish();
+      if (writer_ && !saw_error_ && rt_.errors_seen() == errors_at_start_) writer_->finish();
       writer_.reset();
       return false;
     }
     bump(counters_.elements_in);
-    writer_->append(out);
+    if (writer_) {
+      try {
+        writer_->append(out);
+      } catch (...) {
+        writer_.reset();  // sticky: removes the temporary file; this pass publishes nothing
+        throw;
+      }
+    }
     bump(counters_.elements_out);
     return true;
   }
@@ -140,6 +160,7 @@ class FileCacheIterator final : public StageIterator {
   std::unique_ptr<CacheWriter> writer_;  // destroyed unfinished: removes its partial file
   std::unique_ptr<IteratorNode> input_;
   bool saw_error_ = false;
+  std::uint64_t errors_at_start_ = 0;
 };
 
 std::unique_ptr<IteratorNode> CacheNode::make_iterator(const IterationContext& ctx) const {

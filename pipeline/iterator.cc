@@ -14,7 +14,9 @@ Iterator Dataset::iterator(Options options) const {
 }
 
 Iterator::Iterator(std::shared_ptr<Runtime> runtime, NodePtr graph, std::unique_ptr<IteratorNode> root)
-    : runtime_(std::move(runtime)), graph_(std::move(graph)), root_(std::move(root)) {}
+    : runtime_(std::move(runtime)), graph_(std::move(graph)), root_(std::move(root)) {
+  if (runtime_) stages_hash_ = created_stages_hash();
+}
 
 Iterator::Iterator(Iterator&& o) noexcept = default;
 
@@ -25,6 +27,7 @@ Iterator& Iterator::operator=(Iterator&& o) noexcept {
     graph_ = std::move(o.graph_);
     root_ = std::move(o.root_);
     delivered_ = o.delivered_;
+    stages_hash_ = o.stages_hash_;
   }
   return *this;
 }

@@ -45,7 +45,10 @@ class Iterator {
   std::shared_ptr<Runtime> runtime_;
   NodePtr graph_;
   std::unique_ptr<IteratorNode> root_;
+  std::uint64_t created_stages_hash() const;
   std::uint64_t delivered_ = 0;
+  std::uint64_t stages_hash_ = 0;  // of the stages that exist once the iterator is created
+  friend class Dataset;            // Dataset::iterator(options, state) checks it
 };
 
 }  // namespace stoker

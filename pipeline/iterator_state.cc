@@ -49,6 +49,14 @@ std::uint64_t stages_hash(const std::vector<std::string>& names) {
   return h;
 }
 
+std::string iterator_state_at(std::string_view state, std::uint64_t position) {
+  IteratorState s = decode_iterator_state(state);
+  s.position = position;
+  return encode_iterator_state(s);
+}
+
+std::uint64_t Iterator::created_stages_hash() const { return stages_hash(stage_names(runtime_->stats())); }
+
 std::string Iterator::save() const {
   if (!runtime_) throw Error(ErrorCode::kInvalidArgument, "save: the iterator was moved from", {"iterator"});
   const std::vector<std::string> refused = runtime_->cannot_restore();
@@ -57,7 +65,7 @@ std::string Iterator::save() const {
     for (std::size_t i = 0; i < refused.size(); ++i) msg += (i ? "; stage " : "stage ") + refused[i];
     throw Error(ErrorCode::kUnsupported, msg, {"iterator"});
   }
-  return encode_iterator_state({delivered_, runtime_->options().seed, stages_hash(stage_names(runtime_->stats()))});
+  return encode_iterator_state({delivered_, runtime_->options().seed, stages_hash_});
 }
 
 Iterator Dataset::iterator(Options options, std::string_view state) const {
@@ -68,6 +76,10 @@ Iterator Dataset::iterator(Options options, std::string_view state) const {
                 {"iterator"});
   }
   Iterator it = iterator(std::move(options));
+  if (it.stages_hash_ != s.stages_hash) {
+    throw Error(ErrorCode::kInvalidArgument, "the iterator state was saved from another pipeline (its stages differ)",
+                {"iterator"});
+  }
   Element e;
   for (std::uint64_t i = 0; i < s.position; ++i) {
     bool more = true;
@@ -81,11 +93,6 @@ Iterator Dataset::iterator(Options options, std::string_view state) const {
                                                    " elements in, but this pipeline ends after " + std::to_string(i),
                   {"iterator"});
     }
-  }
-  // Compared at the same position as at save(): stages created lazily exist in both by now.
-  if (stages_hash(stage_names(it.stats())) != s.stages_hash) {
-    throw Error(ErrorCode::kInvalidArgument, "the iterator state was saved from another pipeline (its stages differ)",
-                {"iterator"});
   }
   return it;
 }

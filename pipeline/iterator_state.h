@@ -27,7 +27,7 @@ namespace stoker {
 struct IteratorState {
   std::uint64_t position = 0;     // elements and errors delivered by next()
   std::uint64_t seed = 0;         // Options::seed of the saved iterator
-  std::uint64_t stages_hash = 0;  // FNV-1a of the stage names in creation order
+  std::uint64_t stages_hash = 0;  // FNV-1a of the stage names when the iterator was created
 };
 
 inline constexpr std::size_t kIteratorStateBytes = 32;
@@ -36,5 +36,8 @@ std::string encode_iterator_state(const IteratorState& s);
 // Throws Error kDataLoss for bytes that are not an encoded state.
 IteratorState decode_iterator_state(std::string_view bytes);
 std::uint64_t stages_hash(const std::vector<std::string>& stage_names);
+// `state` (from Iterator::save()) moved to an earlier or later `position` of the same pipeline,
+// e.g. the elements a consumer has finished with while a feeder holds more.
+std::string iterator_state_at(std::string_view state, std::uint64_t position);
 
 }  // namespace stoker

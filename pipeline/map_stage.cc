@@ -31,6 +31,11 @@ class MapNode final : public DatasetNode {
   MapNode(NodePtr input, MapFn fn, MapOptions options)
       : input_(std::move(input)), fn_(std::move(fn)), options_(std::move(options)) {}
   std::string name() const override { return options_.name; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | map " + options_.name + "(seed=" +
+           (options_.seed ? std::to_string(*options_.seed) : std::string("auto")) +
+           (options_.deterministic ? "" : ",unordered") + ")";
+  }
   std::int64_t cardinality() const override { return input_->cardinality(); }
   std::string cannot_restore() const override {
     return options_.deterministic ? "" : "it runs with deterministic=false, so its output order depends on timing";

@@ -27,6 +27,7 @@ class PrefetchNode final : public DatasetNode {
  public:
   PrefetchNode(NodePtr input, std::int64_t n) : input_(std::move(input)), n_(n) {}
   std::string name() const override { return "prefetch"; }
+  std::string fingerprint() const override { return input_->fingerprint(); }  // order and values unchanged
   std::int64_t cardinality() const override { return input_->cardinality(); }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
 

@@ -13,6 +13,7 @@ class RepeatNode final : public DatasetNode {
  public:
   RepeatNode(NodePtr input, std::int64_t count) : input_(std::move(input)), count_(count) {}
   std::string name() const override { return "repeat"; }
+  std::string fingerprint() const override { return input_->fingerprint() + " | repeat(" + std::to_string(count_) + ")"; }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (count_ == 0 || n == 0) return 0;

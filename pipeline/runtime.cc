@@ -95,6 +95,7 @@ PipelineStats Runtime::stats() const {
     st.elements_in = c->elements_in.load(std::memory_order_relaxed);
     st.elements_out = c->elements_out.load(std::memory_order_relaxed);
     st.skipped = c->skipped.load(std::memory_order_relaxed);
+    st.bulk_rows = c->bulk_rows.load(std::memory_order_relaxed);
     s.skipped += st.skipped;
     st.bytes_held = c->bytes_held.load(std::memory_order_relaxed);
     st.peak_bytes = c->peak_bytes.load(std::memory_order_relaxed);

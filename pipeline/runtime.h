@@ -66,6 +66,11 @@ class Runtime {
   // HDF5 chunk). Returns true when they must be skipped (ErrorPolicy::kSkip: each counted and
   // logged); false when the caller must throw it (logged once).
   bool skip_error(StageCounters& stage, const Error& error, std::uint64_t rows = 1);
+  // Errors seen so far by skip_error() (skipped or not), by every stage of this runtime.
+  std::uint64_t errors_seen() const {
+    std::lock_guard lock(mu_);
+    return errors_seen_;
+  }
 
   PipelineStats stats() const;
 

@@ -18,6 +18,10 @@ class ShuffleNode final : public DatasetNode {
   ShuffleNode(NodePtr input, std::size_t buffer, std::optional<std::uint64_t> seed, bool reshuffle)
       : input_(std::move(input)), buffer_(buffer), seed_(seed), reshuffle_(reshuffle) {}
   std::string name() const override { return "shuffle"; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | shuffle(" + std::to_string(buffer_) + ",seed=" +
+           (seed_ ? std::to_string(*seed_) : std::string("auto")) + (reshuffle_ ? ",reshuffle" : "") + ")";
+  }
   std::int64_t cardinality() const override { return input_->cardinality(); }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override {
     return std::make_unique<It>(ctx, this);

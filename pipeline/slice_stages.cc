@@ -11,6 +11,7 @@ class FilterNode final : public DatasetNode {
  public:
   FilterNode(NodePtr input, FilterFn pred) : input_(std::move(input)), pred_(std::move(pred)) {}
   std::string name() const override { return "filter"; }
+  std::string fingerprint() const override { return input_->fingerprint() + " | filter"; }
   std::int64_t cardinality() const override {
     return input_->cardinality() == kInfiniteCardinality ? kInfiniteCardinality : kUnknownCardinality;
   }
@@ -59,6 +60,10 @@ class SliceNode final : public DatasetNode {
   SliceNode(NodePtr input, std::string name, std::int64_t begin, std::int64_t end, std::int64_t stride)
       : input_(std::move(input)), name_(std::move(name)), begin_(begin), end_(end), stride_(stride) {}
   std::string name() const override { return name_; }
+  std::string fingerprint() const override {
+    return input_->fingerprint() + " | " + name_ + "(" + std::to_string(begin_) + "," + std::to_string(end_) + "," +
+           std::to_string(stride_) + ")";
+  }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (n == kUnknownCardinality) return n;

@@ -11,6 +11,11 @@ class VectorNode final : public DatasetNode {
  public:
   explicit VectorNode(std::vector<Element> elements) : elements_(std::move(elements)) {}
   std::string name() const override { return "from_vector"; }
+  std::string fingerprint() const override {
+    std::size_t bytes = 0;
+    for (const Element& e : elements_) bytes += e.nbytes();
+    return "from_vector(" + std::to_string(elements_.size()) + " elements, " + std::to_string(bytes) + " bytes)";
+  }
   std::int64_t cardinality() const override { return static_cast<std::int64_t>(elements_.size()); }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override {
     class It final : public StageIterator {
@@ -83,6 +88,9 @@ class RangeNode final : public DatasetNode {
  public:
   RangeNode(std::int64_t start, std::int64_t stop, std::int64_t step) : start_(start), stop_(stop), step_(step) {}
   std::string name() const override { return "range"; }
+  std::string fingerprint() const override {
+    return "range(" + std::to_string(start_) + "," + std::to_string(stop_) + "," + std::to_string(step_) + ")";
+  }
   std::int64_t cardinality() const override {
     if (step_ > 0) return start_ >= stop_ ? 0 : (stop_ - start_ + step_ - 1) / step_;
     return start_ <= stop_ ? 0 : (start_ - stop_ - step_ - 1) / -step_;

@@ -1,6 +1,8 @@
 // Internal stage helpers.
 #include "pipeline/stage.h"
 
+#include <sys/stat.h>
+
 #include "pipeline/rng.h"
 
 namespace stoker::detail {
@@ -22,3 +24,14 @@ std::uint64_t stage_seed(const Runtime& rt, const StageCounters& counters) {
 }
 
 }  // namespace stoker::detail
+
+namespace stoker {
+
+std::string file_stamp(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return path + " missing";
+  const long long ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  return path + " size=" + std::to_string(st.st_size) + " mtime=" + std::to_string(ns);
+}
+
+}  // namespace stoker

@@ -7,17 +7,14 @@
 #include <memory>
 #include <string>
 
+#include "pipeline/clock.h"
 #include "pipeline/error.h"
 #include "pipeline/node.h"
 #include "pipeline/runtime.h"
 
 namespace stoker::detail {
 
-inline std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
+using ::stoker::now_ns;  // pipeline/clock.h
 
 // Base of the stage iterators: the context, this stage's counters and its runtime.
 class StageIterator : public IteratorNode {

@@ -19,6 +19,7 @@ struct StageCounters {
   std::atomic<std::uint64_t> elements_in{0};
   std::atomic<std::uint64_t> elements_out{0};
   std::atomic<std::uint64_t> skipped{0};
+  std::atomic<std::uint64_t> bulk_rows{0};  // batch stages: rows the input wrote straight into batches
   std::atomic<std::int64_t> bytes_held{0};
   std::atomic<std::int64_t> peak_bytes{0};
   std::atomic<std::uint64_t> wait_input_ns{0};
@@ -39,6 +40,7 @@ struct StageStats {
   std::uint64_t elements_in = 0;
   std::uint64_t elements_out = 0;
   std::uint64_t skipped = 0;
+  std::uint64_t bulk_rows = 0;  // batch stages: rows the input wrote straight into batch memory
   std::int64_t bytes_held = 0;
   std::int64_t peak_bytes = 0;
   double wait_input_s = 0;

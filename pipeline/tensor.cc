@@ -85,14 +85,6 @@ bool operator==(const Shape& a, const Shape& b) {
   return true;
 }
 
-std::shared_ptr<std::byte> allocate_aligned(std::size_t bytes) {
-  constexpr std::size_t kAlign = 64;
-  std::size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
-}
-
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(shape) {
   for (std::int64_t d : shape_.dims()) {
     if (d < 0) throw std::invalid_argument("Tensor: negative dimension in " + shape_.to_string());

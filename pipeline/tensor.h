@@ -139,7 +139,10 @@ T Tensor::item() const {
   }
 }
 
-// Heap storage aligned to 64 bytes (cache line; enough for any SIMD load).
+// Heap storage aligned to 64 bytes (cache line; enough for any SIMD load). Buffers of the sizes
+// pipelines allocate per element are recycled by exact size (pipeline/buffer_pool.cc).
 std::shared_ptr<std::byte> allocate_aligned(std::size_t bytes);
+// Bytes of freed buffers the pool holds for reuse (at most 32 MiB).
+std::size_t pooled_buffer_bytes();
 
 }  // namespace stoker

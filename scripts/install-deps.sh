@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Installs the Debian packages stoker needs, skipping what is already there. Run as root.
+#   scripts/install-deps.sh         # build and run stoker (the main job)
+#   scripts/install-deps.sh test    # also what the tests need (scripts/test.sh)
 # The CUDA toolkit is optional and not installed here: the build uses it when nvcc is on PATH.
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libtbb-dev libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev
+  libtbb-dev libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libdeflate-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   dataset-fashion-mnist
+  # The Python package (pip install .)
+  python3-dev python3-venv
 )
+if [ "${1:-}" = test ]; then
+  packages+=(
+    # scripts/python-test.sh: pytest against numpy, h5py, Pillow and torch (CPU-only)
+    python3-pytest python3-numpy python3-h5py python3-pil python3-torch
+    # memory and fault tests measure processes with /usr/bin/time
+    time
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,7 +3,7 @@
 # whole test suite. GPU tests skip without a device. Usage: scripts/test.sh [extra cmake args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh test
 build=${STOKER_BUILD_DIR:-build/test}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOKER_TESTS=ON -DSTOKER_BENCH=ON "$@"
 cmake --build "$build" --parallel "$(nproc)"
@@ -24,3 +24,6 @@ for core in "${cores[@]}"; do
   done
   echo "OPENBLAS_CORETYPE=$core: trainer suites passed"
 done
+
+# The Python package: pip install . into a venv, then its pytest suite (python/tests).
+scripts/python-test.sh

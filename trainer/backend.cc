@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "device/cuda_check.h"
 #include "pipeline/error.h"
 #include "trainer/cpu_backend.h"
 
@@ -75,7 +76,7 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& 
 }
 
 #if !defined(STOKER_HAVE_CUDA)
-bool cuda_backend_available() { return false; }
+bool cuda_backend_available() { return cuda_device_available(); }  // false: built without CUDA
 std::pair<std::size_t, std::size_t> cuda_backend_memory_info() { return {0, 0}; }
 #endif
 

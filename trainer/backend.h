@@ -7,6 +7,9 @@
 // batch size) the accumulated gradient is that of the mean loss over the full batch, whatever
 // the micro-batch split. Parameters and gradients cross the interface as float32 host vectors
 // in Keras layout (model_spec.h), one vector per ParamInfo.
+//
+// Dependencies: pipeline/ (tensors) and device/ (stream handles: a backend that computes on a
+// CUDA stream names it, so a device batch can be waited for and released on it).
 #pragma once
 
 #include <cstddef>
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "device/cuda_resources.h"
 #include "pipeline/tensor.h"
 #include "trainer/kernels_math.h"
 #include "trainer/model_spec.h"
@@ -82,7 +86,15 @@ struct LossScaler {
   }
 };
 
-// One batch as the pipeline delivers it (host memory, not owned). Images NHWC uint8 or float32;
+// Where the model runs, as the memory planner sees it: CPU keeps float32 buffers (mixed precision
+// is emulated by rounding); CUDA keeps activations in the compute type.
+struct PlanTarget {
+  bool cuda = false;
+  int cpu_slots = 1;  // CPU: parallel chunks, each with its own im2col workspace and gradient copy
+  std::size_t cuda_workspace = std::size_t{64} << 20;
+};
+
+// One batch as the pipeline or the device feeder delivers it (not owned). Images NHWC uint8 or float32;
 // labels int32/int64 [N] or [N,1] (sparse) or float32 [N,classes] (one-hot or soft).
 struct BatchView {
   DType x_dtype = DType::kF32;
@@ -91,6 +103,10 @@ struct BatchView {
   const void* y = nullptr;
   bool one_hot = false;
   std::int64_t n = 0;
+  // x and y are device pointers on the backend's device, already ordered before the backend's
+  // stream (DeviceBatch::wait_on): the backend reads them in place, no copy. Host backends
+  // refuse them.
+  bool on_device = false;
 };
 
 struct StepStats {
@@ -155,13 +171,20 @@ class Backend {
   virtual void set_loss_scaler(const LossScaler& s) = 0;
   // Bytes this backend holds now (params, grads, state, activations, workspaces).
   virtual std::size_t bytes_allocated() const = 0;
+  // What the memory planner plans against, and the bytes it may use when no limit is given
+  // (free device memory; host MemAvailable).
+  virtual PlanTarget plan_target() const = 0;
+  virtual std::size_t memory_available() const = 0;
+  // The CUDA stream every step's work is queued on; nullptr for a host backend. A device batch
+  // is waited for on it before forward_backward() and released on it after the last micro-batch.
+  virtual StreamHandle stream() const { return nullptr; }
 };
 
 // "cpu" or "cuda"; "auto": cuda when built with CUDA and a device is present, else cpu.
 std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& spec, const Hwc& input,
                                       const BackendConfig& config);
-// Whether the CUDA backend can run: built with CUDA and cudaGetDeviceCount() > 0. (Named apart
-// from device/'s stoker::cuda_device_available(): trainer/ depends on pipeline/ only.)
+// Whether the CUDA backend can run: built with CUDA and a device present (device/'s
+// cuda_device_available(), asked once per process).
 bool cuda_backend_available();
 // Free and total device memory of the current CUDA device; {0, 0} without one.
 std::pair<std::size_t, std::size_t> cuda_backend_memory_info();

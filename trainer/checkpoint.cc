@@ -1,16 +1,15 @@
 // Training checkpoint file: serialisation, checksum and the atomic write (see checkpoint.h).
 #include "trainer/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <type_traits>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
 
 namespace stoker {
@@ -94,48 +93,7 @@ std::uint32_t crc32_of(const char* p, std::size_t n) {
   return static_cast<std::uint32_t>(crc);
 }
 
-[[noreturn]] void io_error(const std::string& what, const std::string& path) {
-  throw Error(ErrorCode::kIo, what + ": " + std::strerror(errno), {"checkpoint", path});
-}
-
 }  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) io_error("cannot create " + tmp, path);
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = e;
-      io_error("writing " + tmp + " failed (disk full?)", path);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    io_error("fsync of " + tmp + " failed", path);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    errno = e;
-    io_error("cannot rename " + tmp + " to the checkpoint", path);
-  }
-  // The rename itself is durable once the folder is synced.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
 
 void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   Writer w;
@@ -173,7 +131,7 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   file.put<std::uint64_t>(w.out.size());
   file.put<std::uint32_t>(crc32_of(w.out.data(), w.out.size()));
   file.out += w.out;
-  write_file_atomically(path, file.out);
+  write_file_atomically(path, file.out.data(), file.out.size(), "checkpoint");
 }
 
 TrainingCheckpoint read_checkpoint(const std::string& path) {

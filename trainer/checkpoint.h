@@ -54,16 +54,12 @@ struct TrainingCheckpoint {
 
 inline constexpr std::uint32_t kCheckpointVersion = 1;
 
-// Writes `ckpt` to `path` atomically: a reader (or a crash at any point) sees the previous file
-// or the new one, never a mix. Throws Error kIo naming the path.
+// Writes `ckpt` to `path` atomically (pipeline/atomic_file.h: temp, fsync, rename): a reader, or
+// a crash at any point, sees the previous file or the new one, never a mix. Throws Error kIo
+// naming the path.
 void write_checkpoint(const std::string& path, const TrainingCheckpoint& ckpt);
 // Throws Error (kNotFound, kDataLoss for truncation / bad checksum, kUnsupported for another
 // format version) naming the path.
 TrainingCheckpoint read_checkpoint(const std::string& path);
-
-// Writes `bytes` to `path` through a temporary file in the same folder, fsync and rename (then
-// fsync of the folder), so `path` always holds a complete file. The one place checkpoints touch
-// the file system.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace stoker

@@ -75,6 +75,8 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return "cpu"; }
+  PlanTarget plan_target() const override { return PlanTarget{false, slots_}; }
+  std::size_t memory_available() const override { return host_memory_available(); }
 
   void reserve(std::int64_t max_batch) override {
     if (max_batch <= cap_) return;
@@ -221,6 +223,11 @@ class CpuBackend final : public Backend {
                 std::uint64_t step) {
     if (count <= 0) return {};
     if (begin < 0 || begin + count > b.n) throw Error(ErrorCode::kInternal, "cpu backend: sample range outside the batch");
+    if (b.on_device) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "cpu backend: the batch is in device memory; feed it host batches (or a host-mode DeviceFeeder)",
+                  {"trainer"});
+    }
     reserve(count);
     const int chunks = static_cast<int>(std::min<std::int64_t>(slots_, count));
     std::exception_ptr error;
@@ -292,7 +299,7 @@ class CpuBackend final : public Backend {
     for (std::size_t l = 0; l < shapes_.size(); ++l) {
       const LayerSpec& ls = spec_.layers()[l];
       const LayerShape& sh = shapes_[l];
-      const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
+      const std::int64_t osz = numel(sh.out);
       if (ls.kind == LayerKind::kFlatten || (ls.kind == LayerKind::kDropout && !train)) {
         ptr[l + 1] = ptr[l];  // passes its input through (dropout is the identity in inference)
         continue;
@@ -303,29 +310,9 @@ class CpuBackend final : public Backend {
       switch (ls.kind) {
         case LayerKind::kConv2D: conv_forward(l, x, y, n, slot); break;
         case LayerKind::kMaxPool: pool_forward(l, x, y, argmax_[l].data() + off * osz, n); break;
-        case LayerKind::kDense: {
-          const int p = layer_param_[l];
-          const float* bias = w(static_cast<std::size_t>(p) + 1);
-          for (std::int64_t i = 0; i < n; ++i) std::memcpy(y + i * osz, bias, static_cast<std::size_t>(osz) * 4);
-          cpu_blas::sgemm(false, false, n, osz, isz, x, w(static_cast<std::size_t>(p)), y, 1.f);
-          if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(y[i]);
-          break;
-        }
-        case LayerKind::kDropout: {
-          std::uint8_t* mask = mask_[l].data() + off * osz;
-          const float keep = 1.f - ls.rate, inv_keep = 1.f / keep;
-          for (std::int64_t i = 0; i < n; ++i) {
-            for (std::int64_t j = 0; j < osz; ++j) {
-              const bool k = kmath::dropout_keep(cfg_.seed, static_cast<int>(l), step, begin + off + i, j, keep);
-              mask[i * osz + j] = k;
-              y[i * osz + j] = k ? x[i * osz + j] * inv_keep : 0.f;
-            }
-          }
-          break;
-        }
-        case LayerKind::kReLU:
-          for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(x[i]);
-          break;
+        case LayerKind::kDense: dense_forward(l, x, y, n); break;
+        case LayerKind::kDropout: dropout_forward(l, x, y, mask_[l].data() + off * osz, n, begin + off, step); break;
+        case LayerKind::kReLU: relu_forward(x, y, n * osz); break;
         case LayerKind::kFlatten: break;
       }
       round_span(y, static_cast<std::size_t>(n * osz));
@@ -376,35 +363,10 @@ class CpuBackend final : public Backend {
       float* dx = other;
       switch (ls.kind) {
         case LayerKind::kConv2D: conv_backward(l, x, y, cur, dx_needed ? dx : nullptr, n, slot); break;
-        case LayerKind::kMaxPool: {
-          if (!dx_needed) break;
-          std::fill(dx, dx + n * isz, 0.f);
-          const std::int32_t* am = argmax_[l].data() + off * osz;
-          for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t j = 0; j < osz; ++j) dx[i * isz + am[i * osz + j]] += cur[i * osz + j];
-          break;
-        }
-        case LayerKind::kDense: {
-          const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
-          if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) cur[i] = kmath::relu_grad(y[i], cur[i]);
-          float* db = slot.grads[p + 1].data();
-          for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t j = 0; j < osz; ++j) db[j] += cur[i * osz + j];
-          cpu_blas::sgemm(true, false, isz, osz, n, x, cur, slot.grads[p].data(), 1.f);
-          if (dx_needed) cpu_blas::sgemm(false, true, n, isz, osz, cur, w(p), dx, 0.f);
-          break;
-        }
-        case LayerKind::kDropout: {
-          if (!dx_needed) break;
-          const std::uint8_t* mask = mask_[l].data() + off * osz;
-          const float inv_keep = 1.f / (1.f - ls.rate);
-          for (std::int64_t i = 0; i < n * osz; ++i) dx[i] = mask[i] ? cur[i] * inv_keep : 0.f;
-          break;
-        }
-        case LayerKind::kReLU:
-          if (!dx_needed) break;
-          for (std::int64_t i = 0; i < n * osz; ++i) dx[i] = kmath::relu_grad(y[i], cur[i]);
-          break;
+        case LayerKind::kMaxPool: if (dx_needed) pool_backward(l, cur, argmax_[l].data() + off * osz, dx, n); break;
+        case LayerKind::kDense: dense_backward(l, x, y, cur, dx_needed ? dx : nullptr, n, slot); break;
+        case LayerKind::kDropout: if (dx_needed) dropout_backward(l, cur, mask_[l].data() + off * osz, dx, n); break;
+        case LayerKind::kReLU: if (dx_needed) relu_backward(y, cur, dx, n * osz); break;
         case LayerKind::kFlatten: break;
       }
       if (!dx_needed) break;
@@ -412,6 +374,64 @@ class CpuBackend final : public Backend {
       std::swap(cur, other);
     }
     return st;
+  }
+
+  // ---- Layers: one forward and one backward per kind (conv and pool further below). Shapes:
+  // x [n, in], y [n, out] (NHWC flattened per sample); dy is the gradient of y (modified in place
+  // by a fused relu); dx receives the gradient of x (nullptr: not needed).
+
+  // y = x W + b (then relu).  W [in, out] (Keras layout), b [out].
+  void dense_forward(std::size_t l, const float* x, float* y, std::int64_t n) const {
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
+    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+    const float* bias = w(p + 1);
+    for (std::int64_t i = 0; i < n; ++i) std::memcpy(y + i * osz, bias, static_cast<std::size_t>(osz) * 4);
+    cpu_blas::sgemm(false, false, n, osz, isz, x, w(p), y, 1.f);
+    if (spec_.layers()[l].activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(y[i]);
+  }
+  // dW += x^T dz, db += sum_i dz, dx = dz W^T, with dz = dy masked by the fused relu.
+  void dense_backward(std::size_t l, const float* x, const float* y, float* dy, float* dx, std::int64_t n, Slot& slot) const {
+    const LayerShape& sh = shapes_[l];
+    const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
+    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+    if (spec_.layers()[l].activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) dy[i] = kmath::relu_grad(y[i], dy[i]);
+    float* db = slot.grads[p + 1].data();
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < osz; ++j) db[j] += dy[i * osz + j];
+    cpu_blas::sgemm(true, false, isz, osz, n, x, dy, slot.grads[p].data(), 1.f);
+    if (dx) cpu_blas::sgemm(false, true, n, isz, osz, dy, w(p), dx, 0.f);
+  }
+  // y = x * mask / keep; mask [n, out] drawn from (seed, layer, step, sample index first + i, j).
+  void dropout_forward(std::size_t l, const float* x, float* y, std::uint8_t* mask, std::int64_t n, std::int64_t first,
+                       std::uint64_t step) const {
+    const std::int64_t osz = numel(shapes_[l].out);
+    const float keep = 1.f - spec_.layers()[l].rate, inv_keep = 1.f / keep;
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t j = 0; j < osz; ++j) {
+        const bool k = kmath::dropout_keep(cfg_.seed, static_cast<int>(l), step, first + i, j, keep);
+        mask[i * osz + j] = k;
+        y[i * osz + j] = k ? x[i * osz + j] * inv_keep : 0.f;
+      }
+    }
+  }
+  void dropout_backward(std::size_t l, const float* dy, const std::uint8_t* mask, float* dx, std::int64_t n) const {
+    const std::int64_t osz = numel(shapes_[l].out);
+    const float inv_keep = 1.f / (1.f - spec_.layers()[l].rate);
+    for (std::int64_t i = 0; i < n * osz; ++i) dx[i] = mask[i] ? dy[i] * inv_keep : 0.f;
+  }
+  static void relu_forward(const float* x, float* y, std::int64_t count) {
+    for (std::int64_t i = 0; i < count; ++i) y[i] = kmath::relu(x[i]);
+  }
+  static void relu_backward(const float* y, const float* dy, float* dx, std::int64_t count) {
+    for (std::int64_t i = 0; i < count; ++i) dx[i] = kmath::relu_grad(y[i], dy[i]);
+  }
+  // dx = 0, then each output's gradient goes to the input its max came from (argmax [n, out]).
+  void pool_backward(std::size_t l, const float* dy, const std::int32_t* argmax, float* dx, std::int64_t n) const {
+    const std::int64_t isz = numel(shapes_[l].in), osz = numel(shapes_[l].out);
+    std::fill(dx, dx + n * isz, 0.f);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < osz; ++j) dx[i * isz + argmax[i * osz + j]] += dy[i * osz + j];
   }
 
   // im2col of `g` samples starting at x (NHWC) into cols [g*OH*OW, KH*KW*C]. For one kernel row

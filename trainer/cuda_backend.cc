@@ -10,8 +10,9 @@
 // cuBLAS, and weight gradients are produced in the compute type and added to the fp32 gradients.
 // Memory: every buffer is allocated in reserve() for the largest micro-batch; the cuDNN
 // workspace is capped (PlanTarget::cuda_workspace) and algorithms are chosen within it.
-// Batches may live in pageable or pinned host memory, or already on the device (the device
-// feeder's batches): uploads use cudaMemcpyDefault (unified addressing picks the direction).
+// Input: a host batch (pageable or pinned) is uploaded micro-batch by micro-batch on the compute
+// stream (the serial path); a device batch (BatchView::on_device, from the DeviceFeeder, already
+// waited for on stream()) is read in place: the uint8->float cast and the loss read its slices.
 // Limits: "same" padding must be symmetric (odd kernels at stride 1), as legacy cuDNN pads
 // symmetrically; other cases throw kUnsupported.
 #include <cublas_v2.h>
@@ -32,10 +33,7 @@
 
 namespace stoker {
 
-bool cuda_backend_available() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+bool cuda_backend_available() { return cuda_device_available(); }
 
 std::pair<std::size_t, std::size_t> cuda_backend_memory_info() {
   std::size_t f = 0, t = 0;
@@ -190,6 +188,9 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override { cudaStreamSynchronize(stream_); }
 
   std::string name() const override { return "cuda"; }
+  PlanTarget plan_target() const override { return PlanTarget{true, 1}; }
+  std::size_t memory_available() const override { return cuda_backend_memory_info().first; }
+  StreamHandle stream() const override { return stream_; }
 
   void reserve(std::int64_t max_batch) override {
     if (max_batch <= cap_) return;
@@ -388,6 +389,88 @@ class CudaBackend final : public Backend {
                 {"trainer/cuda"});
   }
 
+  // ---- Layers: one forward and one backward per kind, queued on stream_. x [n, in] and y
+  // [n, out] are NHWC activations in the compute type; dy, the gradient of y, is modified in place
+  // by a fused relu; dx receives the gradient of x (nullptr: not needed). dev_[l]'s descriptors
+  // are set for n samples by set_batch(). Weight gradients add to the fp32 gradients gptr().
+  static constexpr float kOne = 1.f, kZero = 0.f;
+  std::size_t param_of(std::size_t l) const { return static_cast<std::size_t>(std::max(0, layer_param_[l])); }
+
+  // y = conv(x, W) + b (then relu); W KRSC [F, KH*KW*C] on the device.
+  void conv_forward(std::size_t l, const void* x, void* y, std::int64_t n) {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const LayerDev& d = dev_[l];
+    const std::size_t p = param_of(l);
+    STOKER_CUDA_CHECK(cudnnConvolutionForward(dnn_, &kOne, d.x, x, d.f, wptr(p), d.conv, d.fwd, ws_.get(), ws_.bytes(),
+                                              &kZero, d.y, y));
+    ck::bias_act(y, ct_, wptr(p + 1), ct_, n * sh.out[0] * sh.out[1], ls.units, ls.activation == Activation::kReLU, stream_);
+  }
+  // dz = dy masked by the fused relu; db += sum dz; dW += cuDNN backward filter; dx = backward data.
+  void conv_backward(std::size_t l, const void* x, const void* y, void* dy, void* dx, std::int64_t n) {
+    const LayerSpec& ls = spec_.layers()[l];
+    const LayerShape& sh = shapes_[l];
+    const LayerDev& d = dev_[l];
+    const std::size_t p = param_of(l);
+    const std::int64_t rows = n * sh.out[0] * sh.out[1];
+    if (ls.activation == Activation::kReLU) ck::relu_backward(y, dy, ct_, rows * ls.units, stream_);
+    ck::bias_grad(dy, ct_, gptr(p + 1), rows, ls.units, stream_);
+    // fp32: cuDNN adds into the gradients (beta 1); mixed: writes the compute-type copy, added after.
+    const float beta = ct_ ? 0.f : 1.f;
+    void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
+    STOKER_CUDA_CHECK(cudnnConvolutionBackwardFilter(dnn_, &kOne, d.x, x, d.y, dy, d.conv, d.bwd_filter, ws_.get(),
+                                                     ws_.bytes(), &beta, d.f, dw));
+    if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
+    if (dx) {
+      STOKER_CUDA_CHECK(cudnnConvolutionBackwardData(dnn_, &kOne, d.f, wptr(p), d.y, dy, d.conv, d.bwd_data, ws_.get(),
+                                                     ws_.bytes(), &kZero, d.x, dx));
+    }
+  }
+  void pool_forward(std::size_t l, const void* x, void* y) {
+    const LayerDev& d = dev_[l];
+    STOKER_CUDA_CHECK(cudnnPoolingForward(dnn_, d.pool, &kOne, d.x, x, &kZero, d.y, y));
+  }
+  void pool_backward(std::size_t l, const void* x, const void* y, const void* dy, void* dx) {
+    const LayerDev& d = dev_[l];
+    STOKER_CUDA_CHECK(cudnnPoolingBackward(dnn_, d.pool, &kOne, d.y, y, d.y, dy, d.x, x, &kZero, d.x, dx));
+  }
+  // y = x W + b (then relu): column-major Y (out x n) = W (out x in) * X (in x n).
+  void dense_forward(std::size_t l, const void* x, void* y, std::int64_t n) {
+    const LayerSpec& ls = spec_.layers()[l];
+    const int isz = static_cast<int>(numel(shapes_[l].in)), osz = static_cast<int>(numel(shapes_[l].out));
+    const std::size_t p = param_of(l);
+    gemm(CUBLAS_OP_N, CUBLAS_OP_N, osz, static_cast<int>(n), isz, wptr(p), osz, x, isz, 0.f, y, osz, blas_t_);
+    ck::bias_act(y, ct_, wptr(p + 1), ct_, n, osz, ls.activation == Activation::kReLU, stream_);
+  }
+  void dense_backward(std::size_t l, const void* x, const void* y, void* dy, void* dx, std::int64_t n) {
+    const LayerSpec& ls = spec_.layers()[l];
+    const int isz = static_cast<int>(numel(shapes_[l].in)), osz = static_cast<int>(numel(shapes_[l].out));
+    const int ni = static_cast<int>(n);
+    const std::size_t p = param_of(l);
+    if (ls.activation == Activation::kReLU) ck::relu_backward(y, dy, ct_, n * osz, stream_);
+    ck::bias_grad(dy, ct_, gptr(p + 1), n, osz, stream_);
+    // dW (row-major [in, out]) = X^T dZ: column-major (out x in) = dZ(out x n) * X(in x n)^T.
+    void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
+    gemm(CUBLAS_OP_N, CUBLAS_OP_T, osz, isz, ni, dy, osz, x, isz, ct_ ? 0.f : 1.f, dw, osz, ct_ ? blas_t_ : CUDA_R_32F);
+    if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
+    // dX (row-major [n, in]) = dZ W^T: column-major (in x n) = W(out x in)^T * dZ(out x n).
+    if (dx) gemm(CUBLAS_OP_T, CUBLAS_OP_N, isz, ni, osz, wptr(p), osz, dy, osz, 0.f, dx, isz, blas_t_);
+  }
+  // y = x * mask / keep, the mask drawn from (seed, layer, step, sample first + i, feature j);
+  // its backward is the same map applied to dy.
+  void dropout_forward(std::size_t l, const void* x, void* y, std::int64_t n, std::int64_t first, std::uint64_t step) {
+    const std::int64_t osz = numel(shapes_[l].out);
+    ck::dropout(x, y, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, first, spec_.layers()[l].rate, stream_);
+  }
+  void relu_forward(std::size_t l, const void* x, void* y) {
+    const LayerDev& d = dev_[l];
+    STOKER_CUDA_CHECK(cudnnActivationForward(dnn_, relu_, &kOne, d.x, x, &kZero, d.y, y));
+  }
+  void relu_backward(std::size_t l, const void* x, const void* y, const void* dy, void* dx) {
+    const LayerDev& d = dev_[l];
+    STOKER_CUDA_CHECK(cudnnActivationBackward(dnn_, relu_, &kOne, d.y, y, d.y, dy, d.x, x, &kZero, d.x, dx));
+  }
+
   // C[M x N] = op(A) op(B) in cuBLAS column-major terms, data in the compute type, fp32 accumulate.
   void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* a, int lda, const void* b,
             int ldb, float beta, void* c, int ldc, cudaDataType_t ctype) {
@@ -401,52 +484,46 @@ class CudaBackend final : public Backend {
     if (n <= 0) return {};
     reserve(n);
     set_batch(n);
-    const float one = 1.f, zero = 0.f;
     const std::int64_t in_sz = numel(input_);
     const int classes = spec_.classes();
     if (b.x_dtype != DType::kU8 && b.x_dtype != DType::kF32) {
       throw Error(ErrorCode::kUnsupported, std::string("trainer: images must be uint8 or float32, got ") + dtype_name(b.x_dtype));
     }
     const std::size_t xsz = dtype_size(b.x_dtype);
-    STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_x_.get(), static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz),
-                       static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
     const int label_kind = b.one_hot ? 2 : b.y_dtype == DType::kI64 ? 1 : 0;
     const std::size_t ysz = b.one_hot ? static_cast<std::size_t>(classes) * 4 : dtype_size(b.y_dtype);
-    STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_y_.get(), static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz),
-                       static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
-    ck::cast_input(raw_x_.get(), b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
+    const void* x_src = static_cast<const char*>(b.x) + begin * in_sz * static_cast<std::int64_t>(xsz);
+    const void* labels = static_cast<const char*>(b.y) + begin * static_cast<std::int64_t>(ysz);
+    if (!b.on_device) {
+      // Serial path: the micro-batch is uploaded on the compute stream (pageable or pinned host
+      // memory; cudaMemcpyDefault lets unified addressing pick the direction).
+      STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_x_.get(), x_src, static_cast<std::size_t>(n * in_sz) * xsz, cudaMemcpyDefault, stream_));
+      STOKER_CUDA_CHECK(cudaMemcpyAsync(raw_y_.get(), labels, static_cast<std::size_t>(n) * ysz, cudaMemcpyDefault, stream_));
+      x_src = raw_x_.get();
+      labels = raw_y_.get();
+    }
+    // Device batches (the feeder's) are read in place: the cast below is the first reader of the
+    // micro-batch's slice, the loss kernel the reader of its labels; no copy on this stream.
+    ck::cast_input(x_src, b.x_dtype == DType::kU8, cfg_.input_scale, act_[0].get(), ct_, n * in_sz, stream_);
 
     // Forward. ptr[l]: input of layer l.
     std::vector<void*> ptr(shapes_.size() + 1, nullptr);
     ptr[0] = act_[0].get();
     for (std::size_t l = 0; l < shapes_.size(); ++l) {
-      const LayerSpec& ls = spec_.layers()[l];
-      const LayerShape& sh = shapes_[l];
-      const LayerDev& d = dev_[l];
-      const std::int64_t osz = numel(sh.out), isz = numel(sh.in);
-      if (ls.kind == LayerKind::kFlatten || (ls.kind == LayerKind::kDropout && !train)) {
-        ptr[l + 1] = ptr[l];
+      const LayerKind kind = spec_.layers()[l].kind;
+      if (kind == LayerKind::kFlatten || (kind == LayerKind::kDropout && !train)) {
+        ptr[l + 1] = ptr[l];  // passes its input through (dropout is the identity in inference)
         continue;
       }
       void* y = act_[l + 1].get();
       ptr[l + 1] = y;
       const void* x = ptr[l];
-      const std::size_t p = static_cast<std::size_t>(std::max(0, layer_param_[l]));
-      switch (ls.kind) {
-        case LayerKind::kConv2D:
-          STOKER_CUDA_CHECK(cudnnConvolutionForward(dnn_, &one, d.x, x, d.f, wptr(p), d.conv, d.fwd, ws_.get(), ws_.bytes(), &zero, d.y, y));
-          ck::bias_act(y, ct_, wptr(p + 1), ct_, n * sh.out[0] * sh.out[1], ls.units, ls.activation == Activation::kReLU, stream_);
-          break;
-        case LayerKind::kMaxPool: STOKER_CUDA_CHECK(cudnnPoolingForward(dnn_, d.pool, &one, d.x, x, &zero, d.y, y)); break;
-        case LayerKind::kDense:
-          gemm(CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(osz), static_cast<int>(n), static_cast<int>(isz), wptr(p),
-               static_cast<int>(osz), x, static_cast<int>(isz), 0.f, y, static_cast<int>(osz), blas_t_);
-          ck::bias_act(y, ct_, wptr(p + 1), ct_, n, static_cast<int>(osz), ls.activation == Activation::kReLU, stream_);
-          break;
-        case LayerKind::kDropout:
-          ck::dropout(x, y, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, begin, ls.rate, stream_);
-          break;
-        case LayerKind::kReLU: STOKER_CUDA_CHECK(cudnnActivationForward(dnn_, relu_, &one, d.x, x, &zero, d.y, y)); break;
+      switch (kind) {
+        case LayerKind::kConv2D: conv_forward(l, x, y, n); break;
+        case LayerKind::kMaxPool: pool_forward(l, x, y); break;
+        case LayerKind::kDense: dense_forward(l, x, y, n); break;
+        case LayerKind::kDropout: dropout_forward(l, x, y, n, begin, step); break;
+        case LayerKind::kReLU: relu_forward(l, x, y); break;
         case LayerKind::kFlatten: break;
       }
     }
@@ -455,7 +532,7 @@ class CudaBackend final : public Backend {
     ck::convert(ptr[shapes_.size()], ct_, logits_.get(), 0, n * classes, stream_);
     int* bad = flag_.get<int>() + 1;
     STOKER_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), stream_));
-    ck::softmax_xent(logits_.get<float>(), classes, n, raw_y_.get(), label_kind, loss_weight * scaler_.scale,
+    ck::softmax_xent(logits_.get<float>(), classes, n, labels, label_kind, loss_weight * scaler_.scale,
                      train ? dlogits_.get<float>() : nullptr, loss_.get<float>(), correct_.get<int>(), bad, stream_);
     STOKER_CUDA_CHECK(cudaGetLastError());
     int host_bad = 0;
@@ -468,56 +545,18 @@ class CudaBackend final : public Backend {
       void* cur = grad_a_.get();
       void* other = grad_b_.get();
       for (std::size_t l = shapes_.size(); l-- > 0;) {
-        const LayerSpec& ls = spec_.layers()[l];
-        const LayerShape& sh = shapes_[l];
-        const LayerDev& d = dev_[l];
-        const std::int64_t osz = numel(sh.out), isz = numel(sh.in);
-        if (ls.kind == LayerKind::kFlatten) continue;
-        const bool dx = need_dx_[l];
+        const LayerKind kind = spec_.layers()[l].kind;
+        if (kind == LayerKind::kFlatten) continue;
+        void* dx = need_dx_[l] ? other : nullptr;  // cur: the gradient of layer l's output
         const void* x = ptr[l];
         const void* y = ptr[l + 1];
-        const std::size_t p = static_cast<std::size_t>(std::max(0, layer_param_[l]));
-        switch (ls.kind) {
-          case LayerKind::kConv2D: {
-            const std::int64_t rows = n * sh.out[0] * sh.out[1];
-            if (ls.activation == Activation::kReLU) ck::relu_backward(y, cur, ct_, rows * ls.units, stream_);
-            ck::bias_grad(cur, ct_, gptr(p + 1), rows, ls.units, stream_);
-            const float beta = ct_ ? 0.f : 1.f;
-            void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
-            STOKER_CUDA_CHECK(cudnnConvolutionBackwardFilter(dnn_, &one, d.x, x, d.y, cur, d.conv, d.bwd_filter, ws_.get(), ws_.bytes(),
-                                              &beta, d.f, dw));
-            if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
-            if (dx) {
-              STOKER_CUDA_CHECK(cudnnConvolutionBackwardData(dnn_, &one, d.f, wptr(p), d.y, cur, d.conv, d.bwd_data, ws_.get(),
-                                              ws_.bytes(), &zero, d.x, other));
-            }
-            break;
-          }
-          case LayerKind::kMaxPool:
-            if (dx) STOKER_CUDA_CHECK(cudnnPoolingBackward(dnn_, d.pool, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
-            break;
-          case LayerKind::kDense: {
-            if (ls.activation == Activation::kReLU) ck::relu_backward(y, cur, ct_, n * osz, stream_);
-            ck::bias_grad(cur, ct_, gptr(p + 1), n, static_cast<int>(osz), stream_);
-            // dW (row-major [in, out]) = X^T dZ: column-major (out x in) = dZ(out x n) * X(in x n)^T.
-            void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
-            gemm(CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(osz), static_cast<int>(isz), static_cast<int>(n), cur,
-                 static_cast<int>(osz), x, static_cast<int>(isz), ct_ ? 0.f : 1.f, dw, static_cast<int>(osz),
-                 ct_ ? blas_t_ : CUDA_R_32F);
-            if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
-            // dX (row-major [n, in]) = dZ W^T: column-major (in x n) = W(out x in)^T * dZ(out x n).
-            if (dx) {
-              gemm(CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(isz), static_cast<int>(n), static_cast<int>(osz), wptr(p),
-                   static_cast<int>(osz), cur, static_cast<int>(osz), 0.f, other, static_cast<int>(isz), blas_t_);
-            }
-            break;
-          }
-          case LayerKind::kDropout:
-            if (dx) ck::dropout(cur, other, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, begin, ls.rate, stream_);
-            break;
-          case LayerKind::kReLU:
-            if (dx) STOKER_CUDA_CHECK(cudnnActivationBackward(dnn_, relu_, &one, d.y, y, d.y, cur, d.x, x, &zero, d.x, other));
-            break;
+        switch (kind) {
+          case LayerKind::kConv2D: conv_backward(l, x, y, cur, dx, n); break;
+          case LayerKind::kMaxPool: if (dx) pool_backward(l, x, y, cur, dx); break;
+          case LayerKind::kDense: dense_backward(l, x, y, cur, dx, n); break;
+          // The same mask on the gradient: dx = dy * mask / keep.
+          case LayerKind::kDropout: if (dx) dropout_forward(l, cur, dx, n, begin, step); break;
+          case LayerKind::kReLU: if (dx) relu_backward(l, x, y, cur, dx); break;
           case LayerKind::kFlatten: break;
         }
         if (!dx) break;

@@ -33,13 +33,7 @@ struct MemoryPlan {
   std::string to_string() const;
 };
 
-// Where the model runs: CPU keeps float32 buffers (mixed precision is emulated by rounding);
-// CUDA keeps activations in the compute type.
-struct PlanTarget {
-  bool cuda = false;
-  int cpu_slots = 1;  // CPU: parallel chunks, each with its own im2col workspace and gradient copy
-  std::size_t cuda_workspace = std::size_t{64} << 20;
-};
+// PlanTarget (where the model runs) is declared in backend.h: each backend reports its own.
 
 // Samples per im2col GEMM on CPU for a conv of `cols_per_sample` = OH*OW*KH*KW*C floats: as many
 // as fit in 4 MiB (at least 1), so GEMMs stay large while the workspace stays bounded.

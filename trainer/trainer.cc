@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "pipeline/error.h"
+#include "pipeline/iterator_state.h"
 #include "pipeline/rng.h"
-#include "trainer/cpu_backend.h"
 
 namespace stoker {
 namespace {
@@ -29,12 +29,19 @@ Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
     : spec_(std::move(spec)), input_(input), config_(std::move(config)) {
   BackendConfig bc{config_.precision, config_.optimizer, config_.num_threads, config_.input_scale, config_.seed};
   backend_ = make_backend(config_.backend, spec_, input_, bc);
-  const bool cuda = backend_->name() == "cuda";
-  PlanTarget target{cuda, cpu_backend_slots(config_.num_threads)};
   std::size_t available = config_.memory_limit;
-  if (available == 0) available = cuda ? cuda_backend_memory_info().first : host_memory_available();
-  plan_ = plan_batch(estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, target), available,
-                     config_.batch_size);
+  if (available == 0) available = backend_->memory_available();
+  MemoryEstimate est =
+      estimate_memory(spec_, input_, config_.precision, config_.optimizer.kind, backend_->plan_target());
+  if (config_.device_batch_buffers > 0) {
+    const std::size_t per_sample = static_cast<std::size_t>(input_[0] * input_[1] * input_[2]) * 4 + 8;
+    const std::size_t buffers = static_cast<std::size_t>(config_.device_batch_buffers);
+    // A requested batch is known: its buffers are fixed. Auto: the batch is the micro-batch, so
+    // the buffers grow with it.
+    if (config_.batch_size > 0) est.fixed_bytes += buffers * static_cast<std::size_t>(config_.batch_size) * per_sample;
+    else est.bytes_per_sample += buffers * per_sample;
+  }
+  plan_ = plan_batch(est, available, config_.batch_size);
 }
 
 Trainer::~Trainer() = default;
@@ -54,52 +61,89 @@ BatchView Trainer::view(const Element& batch) const {
     throw Error(ErrorCode::kInvalidArgument, "trainer: a batch needs two components (images, labels), got " +
                                                  std::to_string(batch.size()), {"trainer"});
   }
-  const Tensor& x = batch[0];
-  const Tensor& y = batch[1];
+  return view(batch[0].dtype(), batch[0].shape(), batch[0].data(), batch[1].dtype(), batch[1].shape(), batch[1].data());
+}
+
+BatchView Trainer::view(DType x_dtype, const Shape& x_shape, const void* x, DType y_dtype, const Shape& y_shape,
+                        const void* y) const {
   BatchView v;
-  v.x_dtype = x.dtype();
-  v.x = x.data();
-  v.n = x.shape().rank() > 0 ? x.shape()[0] : 0;
+  v.x_dtype = x_dtype;
+  v.x = x;
+  v.n = x_shape.rank() > 0 ? x_shape[0] : 0;
   const std::int64_t per = input_[0] * input_[1] * input_[2];
-  if (x.shape().rank() < 2 || x.shape().num_elements() != v.n * per ||
-      (x.shape().rank() == 4 && (x.shape()[1] != input_[0] || x.shape()[2] != input_[1] || x.shape()[3] != input_[2]))) {
+  if (x_shape.rank() < 2 || x_shape.num_elements() != v.n * per ||
+      (x_shape.rank() == 4 && (x_shape[1] != input_[0] || x_shape[2] != input_[1] || x_shape[3] != input_[2]))) {
     throw Error(ErrorCode::kInvalidArgument,
-                "trainer: images " + x.shape().to_string() + " do not match the model input [N," +
+                "trainer: images " + x_shape.to_string() + " do not match the model input [N," +
                     std::to_string(input_[0]) + "," + std::to_string(input_[1]) + "," + std::to_string(input_[2]) +
                     "] (did you batch() the dataset?)",
                 {"trainer"});
   }
-  v.y_dtype = y.dtype();
-  v.y = y.data();
+  v.y_dtype = y_dtype;
+  v.y = y;
   const int classes = spec_.classes();
-  const bool rows = y.shape().rank() >= 1 && y.shape()[0] == v.n;
-  if (y.dtype() == DType::kF32 && rows && y.shape().num_elements() == v.n * classes) {
+  const bool rows = y_shape.rank() >= 1 && y_shape[0] == v.n;
+  if (y_dtype == DType::kF32 && rows && y_shape.num_elements() == v.n * classes) {
     v.one_hot = true;
-  } else if ((y.dtype() == DType::kI32 || y.dtype() == DType::kI64) && rows && y.shape().num_elements() == v.n) {
+  } else if ((y_dtype == DType::kI32 || y_dtype == DType::kI64) && rows && y_shape.num_elements() == v.n) {
     v.one_hot = false;
   } else {
     throw Error(ErrorCode::kInvalidArgument,
                 std::string("trainer: labels must be int32/int64 [N] or float32 [N,") + std::to_string(classes) +
-                    "] for " + std::to_string(v.n) + " images, got " + dtype_name(y.dtype()) + " " +
-                    y.shape().to_string(),
+                    "] for " + std::to_string(v.n) + " images, got " + dtype_name(y_dtype) + " " +
+                    y_shape.to_string(),
                 {"trainer"});
   }
   return v;
 }
 
-StepReport Trainer::train_step(const Element& batch) {
-  const BatchView v = view(batch);
+StepReport Trainer::train_step(const Element& batch) { return step_on(view(batch), {}); }
+
+StepReport Trainer::train_step(DeviceBatch& batch) {
+  if (batch.released()) {
+    throw Error(ErrorCode::kInvalidArgument, "trainer: the device batch was already released", {"trainer"});
+  }
+  if (batch.size() < 2) {
+    throw Error(ErrorCode::kInvalidArgument, "trainer: a batch needs two components (images, labels), got " +
+                                                 std::to_string(batch.size()), {"trainer"});
+  }
+  const DeviceTensor& x = batch[0];
+  const DeviceTensor& y = batch[1];
+  const StreamHandle stream = backend_->stream();
+  const bool on_device = x.device != DeviceTensor::kHostDevice;
+  if (on_device && !stream) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "trainer: a batch in device memory needs the cuda backend (this one is " + backend_->name() +
+                    "); use FeederBackend::kHost for a host backend",
+                {"trainer"});
+  }
+  BatchView v = view(x.dtype, x.shape, x.data, y.dtype, y.shape, y.data);
+  v.on_device = on_device;
+  batch.wait_on(stream);  // device-side: the backend's stream waits for the copy; the host does not
+  // Released after the update is queued: the feeder's next copy into this buffer waits for the
+  // event (never for the host), and the gap between this release and the next batch's start on
+  // the stream is exactly the GPU's idle time (FeederStats::gpu_idle_s). With two buffers the copy
+  // of batch i+1 (into the other one) overlaps this whole step either way.
+  return step_on(v, [&] { batch.release(stream); });
+}
+
+StepReport Trainer::step_on(const BatchView& v, const std::function<void()>& after_update) {
   StepReport r;
-  if (v.n == 0) return r;
+  if (v.n == 0) {
+    if (after_update) after_update();
+    return r;
+  }
   const std::int64_t micro = std::min(v.n, plan_.micro_batch);
   backend_->reserve(micro);
   backend_->zero_grads();
   StepStats st;
   const float weight = 1.f / static_cast<float>(v.n);
+  // Micro-batches are slices [b, b + micro) of the one batch: on the device, in place.
   for (std::int64_t b = 0; b < v.n; b += micro) {
     st += backend_->forward_backward(v, b, std::min(micro, v.n - b), weight, static_cast<std::uint64_t>(step_));
   }
   r.applied = backend_->apply_gradients();
+  if (after_update) after_update();
   ++step_;
   peak_backend_ = std::max(peak_backend_, backend_->bytes_allocated());
   r.step = step_;
@@ -110,40 +154,28 @@ StepReport Trainer::train_step(const Element& batch) {
   return r;
 }
 
-EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoch) {
-  FitPosition start;
-  start.epoch = epoch;
-  return run_epoch(it, options, start, /*checkpoints=*/false);
-}
-
-EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const FitPosition& start, bool checkpoints) {
+EpochReport Trainer::epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options,
+                                const FitPosition& start, const SavedState& state) {
   EpochReport rep;
   rep.epoch = start.epoch;
   FitPosition pos = start;
   const auto t0 = Clock::now();
   double wait = 0;
-  Element batch;
-  TraceRecorder* trace = options.pipeline_options.trace.get();
+  // The state at the checkpoint's position: the saved state counts elements, and the iterator
+  // delivered exactly pos.batches of them to this loop (a feeder may have read further ahead).
   auto checkpoint = [&] {
-    pos.iterator_state = it.save();
+    if (!state.error.empty()) throw Error(ErrorCode::kUnsupported, state.error, {"trainer"});
+    pos.iterator_state = iterator_state_at(state.bytes, static_cast<std::uint64_t>(pos.batches));
     options.on_checkpoint(pos);
   };
+  const bool checkpoints = options.on_checkpoint && (!state.bytes.empty() || !state.error.empty());
   while (options.steps_per_epoch <= 0 || pos.steps < options.steps_per_epoch) {
-    const auto tw = Clock::now();
-    bool more;
-    {
-      TraceSpan span(trace, "wait", "wait: input batch");
-      more = it.next(batch);
-    }
-    const double waited = seconds_since(tw);
+    StepReport s;
+    double waited = 0;
+    const bool more = next(s, waited);
     wait += waited;
     if (!more) break;
     ++pos.batches;
-    StepReport s;
-    {
-      TraceSpan span(trace, "step", "train step");
-      s = train_step(batch);
-    }
     s.epoch = start.epoch;
     s.input_wait_s = waited;
     if (s.samples == 0) continue;
@@ -157,11 +189,9 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
       rep.stopped = true;
       break;
     }
-    if (checkpoints && options.on_checkpoint && options.checkpoint_every > 0 && step_ % options.checkpoint_every == 0) {
-      checkpoint();
-    }
+    if (checkpoints && options.checkpoint_every > 0 && step_ % options.checkpoint_every == 0) checkpoint();
   }
-  if (checkpoints && rep.stopped && options.on_checkpoint) checkpoint();
+  if (checkpoints && rep.stopped) checkpoint();
   rep.seconds = seconds_since(t0);
   rep.steps = pos.steps;
   rep.samples = pos.samples;
@@ -173,8 +203,64 @@ EpochReport Trainer::run_epoch(Iterator& it, const FitOptions& options, const Fi
   rep.samples_per_s = rep.seconds > 0 ? static_cast<double>(rep.samples) / rep.seconds : 0;
   rep.stall_pct = rep.seconds > 0 ? 100.0 * wait / rep.seconds : 0;
   rep.peak_backend_bytes = peak_backend_;
-  rep.peak_pipeline_bytes = it.stats().peak_bytes;
   rep.peak_rss_bytes = peak_rss();
+  return rep;
+}
+
+EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoch) {
+  return epoch_on(it, options, FitPosition{.epoch = epoch}, {});
+}
+
+EpochReport Trainer::fit_epoch(DeviceFeeder& feeder, const FitOptions& options, int epoch) {
+  return epoch_on(feeder, options, FitPosition{.epoch = epoch}, {});
+}
+
+EpochReport Trainer::epoch_on(Iterator& it, const FitOptions& options, const FitPosition& start, const SavedState& state) {
+  TraceRecorder* trace = options.pipeline_options.trace.get();
+  Element batch;
+  EpochReport rep = epoch_loop(
+      [&](StepReport& s, double& waited) {
+        const auto tw = Clock::now();
+        bool more;
+        {
+          TraceSpan span(trace, "wait", "wait: input batch");
+          more = it.next(batch);
+        }
+        waited = seconds_since(tw);
+        if (more) {
+          TraceSpan span(trace, "step", "train step");
+          s = train_step(batch);
+        }
+        return more;
+      },
+      options, start, state);
+  rep.peak_pipeline_bytes = it.stats().peak_bytes;
+  return rep;
+}
+
+EpochReport Trainer::epoch_on(DeviceFeeder& feeder, const FitOptions& options, const FitPosition& start,
+                              const SavedState& state) {
+  TraceRecorder* trace = options.pipeline_options.trace.get();
+  EpochReport rep = epoch_loop(
+      [&](StepReport& s, double& waited) {
+        const auto tw = Clock::now();
+        std::optional<DeviceBatch> b;
+        {
+          TraceSpan span(trace, "wait", "wait: input batch");
+          b = feeder.next();
+        }
+        waited = seconds_since(tw);
+        if (b) {
+          TraceSpan span(trace, "step", "train step");
+          s = train_step(*b);
+        }
+        return b.has_value();
+      },
+      options, start, state);
+  // The GPU idle time is measured by events on the backend's stream: exact once it is drained,
+  // which apply_gradients() did (it reads the finiteness flag back).
+  rep.feeder = feeder.stats();
+  if (!rep.feeder->host_mode) rep.stall_pct = rep.feeder->input_stall_pct;
   return rep;
 }
 
@@ -207,7 +293,24 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& op
         restored = train.iterator(po, start.iterator_state);
       }
       Iterator it = restored ? std::move(*restored) : train.iterator(po);
-      rep = run_epoch(it, options, start, /*checkpoints=*/true);
+      SavedState state;
+      if (options.on_checkpoint) {
+        try {
+          state.bytes = it.save();  // taken now: a feeder below owns the iterator
+        } catch (const Error& err) {
+          state.error = err.message();  // refused at the first checkpoint that needs it
+        }
+      }
+      if (options.device_feeder) {
+        FeederOptions fo;
+        fo.num_buffers = options.feeder_buffers;
+        fo.backend = backend_->stream() ? FeederBackend::kCuda : FeederBackend::kHost;
+        fo.ring = std::dynamic_pointer_cast<PinnedRing>(po.batch_allocator);
+        DeviceFeeder feeder(std::move(it), fo);
+        rep = epoch_on(feeder, options, start, state);
+      } else {
+        rep = epoch_on(it, options, start, state);
+      }
     }
     end_epoch(rep, options, out);
     if (rep.stopped) break;
@@ -304,6 +407,7 @@ std::string EpochReport::to_string() const {
   os << " | " << seconds << " s, " << samples_per_s << " samples/s, stall " << stall_pct << "%";
   if (skipped_steps) os << ", " << skipped_steps << " steps skipped";
   os << ", peak rss " << (peak_rss_bytes >> 20) << " MiB";
+  if (feeder) os << " | " << feeder->to_string();
   if (stopped) os << " (stopped)";
   return os.str();
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "device/device_feeder.h"
 #include "pipeline/dataset.h"
 #include "trainer/backend.h"
 #include "trainer/checkpoint.h"
@@ -40,6 +41,11 @@ struct TrainerConfig {
   int num_threads = 0;      // CPU backend threads (0: all cores)
   float input_scale = 1.f;  // images * input_scale after the cast to float (e.g. 1/255)
   std::uint64_t seed = 0;   // weight init and dropout
+  // Whole batches held outside the backend, in the memory it plans against: the DeviceFeeder's
+  // buffers (FitOptions::feeder_buffers, 2 by default) when fit() runs with device_feeder. The
+  // planner reserves this many batches of float32 images + int64 labels (the widest a batch
+  // holds), so a batch that fits with its feeder buffers is what gets planned.
+  int device_batch_buffers = 0;
 };
 
 struct StepReport {
@@ -66,6 +72,7 @@ struct EpochReport {
   double stall_pct = 0;  // time waiting in Iterator::next() / epoch time
   std::optional<EvalReport> validation;
   std::size_t peak_backend_bytes = 0, peak_pipeline_bytes = 0, peak_rss_bytes = 0;
+  std::optional<FeederStats> feeder;  // epochs fed by a DeviceFeeder: copy GB/s, GPU idle (stall)
   bool stopped = false;
   std::string to_string() const;
 };
@@ -88,6 +95,13 @@ struct FitOptions {
   // cannot be restored (e.g. from_generator), naming the stage.
   std::int64_t checkpoint_every = 0;
   std::function<void(const FitPosition&)> on_checkpoint;
+  // fit(Dataset): run each epoch's batches through a DeviceFeeder (device/README.md) instead of
+  // handing host batches to the backend. With a CUDA backend batch i+1 is copied on the feeder's
+  // stream while batch i trains and the backend reads device memory in place; with a host backend
+  // the feeder runs in host mode (same protocol, memcpy). A PinnedRing given as
+  // pipeline_options.batch_allocator is passed on to the feeder (its waits appear in the stats).
+  bool device_feeder = false;
+  int feeder_buffers = 2;
 };
 
 class Trainer {
@@ -110,8 +124,14 @@ class Trainer {
   // e.g. a cosine schedule sized once the batch (plan().batch) and so the steps are known.
   // Throws kInvalidArgument for another optimizer kind or a schedule without decay_steps.
   void set_optimizer(const OptimizerConfig& o);
+  // One epoch from a DeviceFeeder (see FitOptions::device_feeder); rep.feeder holds its stats.
+  EpochReport fit_epoch(DeviceFeeder& feeder, const FitOptions& options = {}, int epoch = 0);
   // One optimizer step on one batch.
   StepReport train_step(const Element& batch);
+  // One step on a device batch: waits for its copy on backend().stream() (no host wait), reads
+  // micro-batches as slices of it in place, and releases it on that stream once the update is
+  // queued. A host-mode batch (device == kHostDevice) works the same on a host backend.
+  StepReport train_step(DeviceBatch& batch);
 
   EvalReport evaluate(const Dataset& data, const Options& options = {});
   EvalReport evaluate(Iterator& it);
@@ -135,8 +155,22 @@ class Trainer {
 
  private:
   BatchView view(const Element& batch) const;
-  // fit_epoch from `start` (`it` already at that position); calls on_checkpoint when asked.
-  EpochReport run_epoch(Iterator& it, const FitOptions& options, const FitPosition& start, bool checkpoints);
+  BatchView view(DType x_dtype, const Shape& x_shape, const void* x, DType y_dtype, const Shape& y_shape,
+                 const void* y) const;
+  // Micro-batches over `v`, then the update, then `after_update` (also when v is empty).
+  StepReport step_on(const BatchView& v, const std::function<void()>& after_update);
+  // Iterator::save() of an epoch's iterator when it started (or why it could not be saved);
+  // both empty: no checkpoints in this epoch.
+  struct SavedState {
+    std::string bytes, error;
+  };
+  // The epoch loop from `start`: `next` fills a step report (false at the end) and the seconds it
+  // waited. Checkpoints carry `state` re-encoded at their position.
+  EpochReport epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options,
+                         const FitPosition& start, const SavedState& state);
+  EpochReport epoch_on(Iterator& it, const FitOptions& options, const FitPosition& start, const SavedState& state);
+  EpochReport epoch_on(DeviceFeeder& feeder, const FitOptions& options, const FitPosition& start,
+                       const SavedState& state);
   // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
   void end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out);
 
@@ -149,8 +183,10 @@ class Trainer {
   std::size_t peak_backend_ = 0;
 };
 
-// The weights file format: "STKWGT01", the model text, the input shape, then each tensor
-// (name, shape, float32 little-endian data).
+// The weights file format: "STKWGT02" (magic + format version), the model text, the input shape,
+// each tensor (name, shape, float32 little-endian data), then a u32 CRC-32 (zlib) of every byte
+// before it. Saved atomically (pipeline/atomic_file.h). Loading refuses, naming the file: another
+// version (kUnsupported), a checksum mismatch or truncation (kDataLoss), another model or input.
 void save_weights_file(const std::string& path, const ModelSpec& spec, const Hwc& input,
                        const std::vector<std::vector<float>>& params);
 std::vector<std::vector<float>> load_weights_file(const std::string& path, const ModelSpec& spec, const Hwc& input);

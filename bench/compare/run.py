@@ -7,7 +7,7 @@ in a fresh process (the order rotates each repetition). Prints images/s per cont
 min/median/max and stoker's ratio to each peer as min/median/max over the per-repetition ratios
 (stoker's run and the peer's run of the same repetition are at most a minute apart, so a load
 change on the machine moves both). "end wait" is how long a Python loop took to end after its last
-batch (part of the pass' time; stoker's CLI does not report it separately).
+batch (part of the pass' time).
 
 Environment:
   STOKER_COMPARE_DIR  work dir for datasets and results (default: $TMPDIR/stoker-compare)

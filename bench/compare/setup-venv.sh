@@ -8,6 +8,8 @@ venv="${1:-${TMPDIR:-/tmp}/venv-compare}"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
+# stoker's Python module, built from this checkout (stoker_side.py drives stoker through it).
+"$venv/bin/pip" install --quiet "$here/../.."
 # One process each: tensorflow and torch in one process abort ("LLVM ERROR: inconsistency in
 # registered CommandLine options"); the comparison runs every side in its own process anyway.
 "$venv/bin/python" -c "import tensorflow as tf, h5py, numpy, PIL; print('tensorflow', tf.__version__, 'h5py', h5py.__version__, 'numpy', numpy.__version__, 'pillow', PIL.__version__)"

@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "cli/synthetic.h"
 #include "cli_test_util.h"
 #include "formats/file_source.h"
 #include "formats/hdf5_source.h"
 #include "formats/hdf5_writer.h"
+#include "pipeline/version.h"
 
 namespace stoker::cli::testing {
 namespace {
@@ -46,6 +48,13 @@ TEST_F(Dispatch, EveryCommandHasHelp) {
     EXPECT_NE(r.out.find(std::string("usage: stoker ") + c.name), std::string::npos) << c.name;
     EXPECT_NE(r.out.find("--"), std::string::npos) << c.name;
   }
+}
+
+TEST_F(Dispatch, VersionPrintsTheProjectVersion) {
+  CliResult r = run_cli({"--version"});
+  EXPECT_EQ(r.rc, kExitOk);
+  EXPECT_EQ(r.out, std::string("stoker ") + stoker::version() + "\n");
+  EXPECT_TRUE(std::regex_match(stoker::version(), std::regex(R"([0-9]+\.[0-9]+\.[0-9]+)"))) << stoker::version();
 }
 
 TEST_F(Dispatch, UnknownFlagNamesTheFlagAndExitsTwo) {

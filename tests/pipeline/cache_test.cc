@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/pipeline/fault_util.h"
 #include "tests/pipeline/test_util.h"
 
 namespace stoker {
@@ -12,6 +13,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::collect;
 using testing::concat;
+using testing::FileSizeLimit;
 using testing::ints;
 using testing::Values;
 
@@ -37,6 +39,9 @@ class CacheFile : public ::testing::Test {
   std::size_t files_in_dir() const {
     return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
   }
+
+  std::string path_of_test() const { return path_; }
+  static std::string testing_read(const std::string& p) { return testing::file_bytes(p); }
 
   fs::path dir_;
   std::string path_;
@@ -112,28 +117,135 @@ TEST_F(CacheFile, CorruptRecordRaisesDataLossNamingFileAndRecord) {
   auto calls = std::make_shared<std::atomic<int>>(0);
   collect(counted(30, calls).cache(path_));
   {
-    // Record layout: u32 count, then u8 dtype, u8 rank, dims... Overwrite record 0's component
-    // count with an absurd value.
+    // Flip one byte of float payload in the middle of the file: every field still parses, so only
+    // the record's CRC-32 can tell.
     std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(12);
-    std::uint32_t bogus = 1000;
-    f.write(reinterpret_cast<const char*>(&bogus), sizeof bogus);
+    const auto at = static_cast<std::streamoff>(fs::file_size(path_) / 2);
+    f.seekg(at);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x10);
+    f.seekp(at);
+    f.write(&c, 1);
   }
   auto r = collect(counted(30, calls).cache(path_));
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code(), ErrorCode::kDataLoss);
   EXPECT_EQ(r.error->context().source, path_);
-  EXPECT_EQ(r.error->context().record, 0);
+  ASSERT_TRUE(r.error->context().record);
+  EXPECT_GT(*r.error->context().record, 0);
+  EXPECT_LT(*r.error->context().record, 30);
+  EXPECT_NE(std::string(r.error->what()).find("CRC"), std::string::npos) << r.error->what();
 }
 
 TEST_F(CacheFile, ForeignFileAtThePathIsRefusedClearly) {
-  { std::ofstream(path_) << "not a cache file, but long enough to have a header and a footer"; }
+  const std::string foreign = "not a cache file, but long enough to have a header and a footer";
+  { std::ofstream(path_) << foreign; }
   auto calls = std::make_shared<std::atomic<int>>(0);
-  // Not a complete cache: treated as absent and replaced.
-  auto r = collect(counted(5, calls).cache(path_));
-  EXPECT_FALSE(r.error);
-  EXPECT_EQ(r.out.size(), 5u);
+  try {
+    collect(counted(5, calls).cache(path_));
+    FAIL() << "a foreign file was replaced";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(e.context().source, path_);
+    EXPECT_NE(std::string(e.what()).find("not a stoker cache"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(testing_read(path_), foreign) << "left as it was";
+  EXPECT_EQ(files_in_dir(), 1u);
   EXPECT_THROW(Dataset::range(3).cache(""), Error);
+}
+
+// A cache made from other input or other parameters is rebuilt, not replayed.
+TEST_F(CacheFile, ACacheOfOtherInputIsRebuilt) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto make = [this, calls](std::int64_t n, std::int64_t batch) {
+    return Dataset::range(n)
+        .map([calls](Element e) {
+          calls->fetch_add(1);
+          return e;
+        })
+        .batch(batch)
+        .cache(path_of_test());
+  };
+  EXPECT_EQ(collect(make(30, 10)).out.size(), 3u);
+  EXPECT_EQ(collect(make(30, 10)).out.size(), 3u);
+  EXPECT_EQ(calls->load(), 30) << "same input: replayed";
+  auto other = collect(make(40, 10));
+  EXPECT_EQ(other.out.size(), 4u) << "range(40) is not range(30)";
+  auto rebatched = collect(make(40, 5));
+  EXPECT_EQ(rebatched.out.size(), 8u) << "batch(5) is not batch(10)";
+  EXPECT_EQ(calls->load(), 30 + 40 + 40);
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+// Under ErrorPolicy::kSkip a bad element is dropped and the pass goes on: such a pass lacks
+// elements and must not become the cache.
+TEST_F(CacheFile, APassWithSkippedElementsIsNotPublished) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  Dataset ds = Dataset::range(20)
+                   .map([calls](Element e) {
+                     calls->fetch_add(1);
+                     if (e[0].item<std::int64_t>() == 7) throw Error(ErrorCode::kDataLoss, "bad element 7");
+                     return e;
+                   })
+                   .cache(path_);
+  Options skip;
+  skip.error_policy = ErrorPolicy::kSkip;
+  auto r = collect(ds, skip);
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.out.size(), 19u);
+  EXPECT_FALSE(fs::exists(path_)) << "published a cache missing element 7";
+  EXPECT_EQ(files_in_dir(), 0u);
+  // Same for the in-memory cache: epoch 2 runs the input again.
+  calls->store(0);
+  auto mem = collect(Dataset::range(20)
+                         .map([calls](Element e) {
+                           calls->fetch_add(1);
+                           if (e[0].item<std::int64_t>() == 7) throw Error(ErrorCode::kDataLoss, "bad element 7");
+                           return e;
+                         })
+                         .cache()
+                         .repeat(2),
+                     skip);
+  EXPECT_EQ(mem.out.size(), 38u);
+  EXPECT_EQ(calls->load(), 40);
+}
+
+// A full disk (here: RLIMIT_FSIZE, which fails write() with EFBIG once SIGXFSZ is ignored) while
+// rebuilding a cache: a clear kIo error, the old file byte-identical, no temporary left, and no
+// later finish() publishes the torn data.
+TEST_F(CacheFile, AWriteErrorLeavesTheOldFileAndIsSticky) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto input = [calls](std::int64_t n) {
+    return Dataset::range(n).map([calls](Element e) {
+      calls->fetch_add(1);
+      return Element{e[0], Tensor(DType::kF32, Shape{1024})};  // 4 KiB per record
+    });
+  };
+  collect(input(10).cache(path_));
+  const std::string old = testing_read(path_);
+  ASSERT_GT(old.size(), 40000u);
+  {
+    FileSizeLimit limit(16 << 10);  // the rebuild (other input: 100 records) needs 400 KiB
+    Iterator it = input(100).cache(path_).iterator();
+    std::optional<Error> first;
+    std::size_t delivered = 0;
+    for (;;) {  // continue after the error, to the end of the input
+      try {
+        if (!it.next()) break;
+        ++delivered;
+      } catch (const Error& e) {
+        if (!first) first = e;
+      }
+    }
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->code(), ErrorCode::kIo);
+    EXPECT_EQ(first->context().source, path_);
+    EXPECT_NE(std::string(first->what()).find("File too large"), std::string::npos) << first->what();
+    EXPECT_GT(delivered, 90u) << "elements after the failed write still flow";
+  }
+  EXPECT_EQ(testing_read(path_), old) << "the old cache was touched";
+  EXPECT_EQ(files_in_dir(), 1u) << "a temporary file was left behind";
 }
 
 }  // namespace
