@@ -129,11 +129,18 @@ TEST_F(Checkpoint, TruncatedCorruptOrForeignFilesAreRefusedNamingTheFile) {
 // same epoch figures as the fit that was never interrupted. The pipeline shuffles (seeded from
 // Options, so each epoch differs) and the model has dropout keyed by the step, so the position,
 // the seed and the step count all have to be right.
-TEST_F(Checkpoint, FitResumedMidEpochMatchesAnUninterruptedFitExactly) {
+// Run plain (host batches) and through a DeviceFeeder (host mode on the CPU backend), which reads
+// batches ahead of the step: the checkpoint's position must count the trained batches.
+class CheckpointFit : public Checkpoint, public ::testing::WithParamInterface<bool> {};
+INSTANTIATE_TEST_SUITE_P(Paths, CheckpointFit, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "DeviceFeeder" : "HostBatches"; });
+
+TEST_P(CheckpointFit, FitResumedMidEpochMatchesAnUninterruptedFitExactly) {
   const ModelSpec spec = ModelSpec::parse("conv2d(4,3,relu) flatten dropout(0.3) dense(3,softmax)");
   const TrainerConfig cfg{.backend = "cpu", .num_threads = 2, .seed = 5};
   const Dataset train = Dataset::from_vector(random_data(100, 6, 1)).shuffle(40).batch(8).prefetch(2);
   FitOptions fo{.epochs = 3, .pipeline_options = {.num_threads = 2, .seed = 11}};
+  fo.device_feeder = GetParam();
 
   Trainer full(spec, {6, 6, 1}, cfg);
   const auto want = full.fit(train, fo);
