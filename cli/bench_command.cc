@@ -81,6 +81,7 @@ int bench_command(const Args& args) {
   const bool json = args.get_bool("json");
   const std::string trace_path = args.get("trace", "");
   args.reject_unknown();
+  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (consumer)");
 
   LabeledData data = open_labeled(spec);
   check_batch_fits(data, batch, budget);
@@ -97,7 +98,6 @@ int bench_command(const Args& args) {
     std::fflush(stdout);
   }
 
-  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (consumer)");
   Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .trace = trace});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;

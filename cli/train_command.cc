@@ -92,6 +92,7 @@ int train_command(const Args& args) {
   const std::string trace_path = args.get("trace", "");
   const std::string feeder = args.get_choice("feeder", {"auto", "on", "off"}, "auto");
   args.reject_unknown();
+  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (training)");
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
   // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
   const std::vector<FlagPath> inputs{{"--data", spec.path}, {"--val-data", validate ? val_path : ""}, {"--load", load}};
@@ -180,7 +181,7 @@ int train_command(const Args& args) {
   const std::string run_key = checkpoint_run_key(data, batch, shuffle_buffer, budget, optimizer);
   if (!checkpoint.resume.empty()) fo.resume = resume_training(trainer, checkpoint, run_key);
   enable_checkpoints(fo, trainer, checkpoint, run_key);
-  if (!trace_path.empty()) fo.pipeline_options.trace = start_trace(trace_path, "main (training)");
+  fo.pipeline_options.trace = trace;
 
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
   // prefetch, one being assembled, one training), so the backend's H2D copy runs at DMA speed.
