@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/data_source.h"
 #include "cli/json_report.h"
+#include "cli/on_error.h"
 #include "pipeline/error.h"
 
 namespace stoker::cli {
@@ -80,6 +81,7 @@ int bench_command(const Args& args) {
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
   const bool json = args.get_bool("json");
   const std::string trace_path = args.get("trace", "");
+  const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
   std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (consumer)");
 
@@ -98,7 +100,8 @@ int bench_command(const Args& args) {
     std::fflush(stdout);
   }
 
-  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .trace = trace});
+  Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .error_policy = on_error,
+                             .max_logged_errors = 8, .trace = trace});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;
   double bytes = 0;
@@ -149,6 +152,8 @@ int bench_command(const Args& args) {
               format_bytes(static_cast<double>(idle_rss)).c_str());
   std::printf("peak bytes: pipeline %zu, process rss above idle %.0f\n", st.peak_bytes,
               std::max(0.0, peak_rss - static_cast<double>(idle_rss)));
+  print_skipped(stdout, st.skipped, st.first_errors, 3);
+  print_jpeg_warnings(stdout, data.jpeg_counts.get());
   return kExitOk;
 }
 

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/on_error.h"
 #include "cli/storage.h"
 #include "formats/file_source.h"
 #include "formats/hdf5_source.h"
@@ -39,7 +40,10 @@ std::string find_idx(const std::string& dir, const std::string& stem) {
   return "";
 }
 
-int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads) {
+// With --on-error skip, every skipped element's message (they name the file and record), up to 100.
+void list_skipped(const PipelineStats& st) { print_skipped(stdout, st.skipped, st.first_errors, 100); }
+
+int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads, ErrorPolicy on_error) {
   struct Split {
     const char* prefix;
     const char* images;
@@ -57,10 +61,13 @@ int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args,
     auto first = probe.next();
     if (!first) throw Error(ErrorCode::kDataLoss, "no records", {"convert", images, std::nullopt});
     const Shape row = (*first)[0].shape();
+    PipelineStats st;
     const std::int64_t rows = write_labeled_images(w, std::string(s.prefix) + "/images", std::string(s.prefix) + "/labels", ds, row,
-                                                   hdf5_storage(args, static_cast<std::size_t>(row.num_elements())), threads);
+                                                   hdf5_storage(args, static_cast<std::size_t>(row.num_elements())), threads,
+                                                   on_error, &st);
     std::printf("%s: %lld rows of %s uint8 from %s\n", s.prefix, static_cast<long long>(rows),
                 (*first)[0].shape().to_string().c_str(), images.c_str());
+    list_skipped(st);
     ++written;
   }
   if (written == 0) {
@@ -71,7 +78,7 @@ int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args,
   return kExitOk;
 }
 
-int folder_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads) {
+int folder_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads, ErrorPolicy on_error) {
   DataSpec spec;
   spec.path = in;
   std::tie(spec.height, spec.width) = args.get_size("size");
@@ -80,8 +87,10 @@ int folder_to_hdf5(const std::string& in, const std::string& out, const Args& ar
   LabeledData data = open_labeled(spec);
   Hdf5Writer w(out);
   const Shape row{data.height, data.width, data.channels};
-  write_labeled_images(w, images, labels, data.make(0), row,
-                       hdf5_storage(args, static_cast<std::size_t>(row.num_elements())), threads);
+  PipelineStats st;
+  const std::int64_t rows = write_labeled_images(w, images, labels, data.make(0), row,
+                                                 hdf5_storage(args, static_cast<std::size_t>(row.num_elements())), threads,
+                                                 on_error, &st);
   // The class folder names, one row per label (vlen bytes, as h5py writes strings' bytes).
   const std::string class_names = images.substr(0, images.rfind('/') == std::string::npos ? 0 : images.rfind('/')) + "/class_names";
   w.create_bytes(class_names);
@@ -89,16 +98,18 @@ int folder_to_hdf5(const std::string& in, const std::string& out, const Args& ar
     w.append_bytes(class_names, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(c.data()), c.size()));
   }
   w.close();
-  std::printf("%s: %lld rows of %s uint8 from %zu classes (", images.c_str(), static_cast<long long>(data.rows),
+  std::printf("%s: %lld rows of %s uint8 from %zu classes (", images.c_str(), static_cast<long long>(rows),
               row.to_string().c_str(), data.class_names.size());
   for (std::size_t k = 0; k < data.class_names.size() && k < 10; ++k) {
     std::printf("%s%zu=%s", k ? ", " : "", k, data.class_names[k].c_str());
   }
   std::printf("%s)\n", data.class_names.size() > 10 ? ", ..." : "");
+  list_skipped(st);
+  print_jpeg_warnings(stdout, data.jpeg_counts.get());
   return kExitOk;
 }
 
-int hdf5_to_folder(const std::string& in, const std::string& out, const Args& args, int threads) {
+int hdf5_to_folder(const std::string& in, const std::string& out, const Args& args, int threads, ErrorPolicy on_error) {
   DataSpec spec;
   spec.path = in;
   spec.names_given = args.has("images") || args.has("labels");
@@ -131,7 +142,8 @@ int hdf5_to_folder(const std::string& in, const std::string& out, const Args& ar
                       return Element{std::move(bytes), e[1]};
                     }, MapOptions{.name = "encode_jpeg"})
                     .prefetch(8)
-                    .iterator({.num_threads = threads, .memory_budget = kBudget});
+                    .iterator({.num_threads = threads, .memory_budget = kBudget, .error_policy = on_error,
+                               .max_logged_errors = 100});
   Element e;
   std::int64_t row = 0;
   std::uint64_t bytes = 0;
@@ -148,6 +160,7 @@ int hdf5_to_folder(const std::string& in, const std::string& out, const Args& ar
   std::printf("%s: %lld JPEGs (%dx%dx%d, quality %d, %.1f MiB) in %d class folders %s/%s..%s\n", out.c_str(),
               static_cast<long long>(row), h, wd, c, quality, static_cast<double>(bytes) / (1 << 20), classes, out.c_str(),
               class_dir_name(0, classes).c_str(), class_dir_name(classes - 1, classes).c_str());
+  list_skipped(it.stats());
   return kExitOk;
 }
 
@@ -157,6 +170,7 @@ int convert_command(const Args& args) {
   const std::string in = args.positional(0, "INPUT (idx folder, image folder or HDF5 file)");
   const std::string out = args.positional(1, "OUTPUT");
   const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
+  const ErrorPolicy on_error = error_policy_from(args);
   std::error_code ec;
   if (!fs::exists(in, ec)) throw UsageError("INPUT: no such file or folder: " + in);
   refuse_output_over_input({"OUTPUT", out}, {{"INPUT", in}});
@@ -169,7 +183,7 @@ int convert_command(const Args& args) {
     if (has_idx) {
       hdf5_storage(args, 1);  // validate storage flags before any work
       args.reject_unknown(2);
-      rc = idx_to_hdf5(in, out, args, threads);
+      rc = idx_to_hdf5(in, out, args, threads, on_error);
     } else {
       args.get_size("size");
       args.get_bool("gray");
@@ -177,10 +191,10 @@ int convert_command(const Args& args) {
       args.get("labels");
       hdf5_storage(args, 1);
       args.reject_unknown(2);
-      rc = folder_to_hdf5(in, out, args, threads);
+      rc = folder_to_hdf5(in, out, args, threads, on_error);
     }
   } else if (is_hdf5_path(in)) {
-    rc = hdf5_to_folder(in, out, args, threads);
+    rc = hdf5_to_folder(in, out, args, threads, on_error);
   } else {
     throw UsageError("INPUT " + in + " is not an HDF5 file, an idx folder or an image folder");
   }

@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "cli/args.h"
+#include "cli/data_files.h"
 #include "cli/hdf5_layout.h"
 #include "formats/file_source.h"
 #include "formats/hdf5_source.h"
@@ -113,8 +115,22 @@ std::array<std::int64_t, 3> flat_row_shape(const Hdf5DatasetInfo& img, const Dat
   return spec.shape;
 }
 
+// The first file of `paths` that can be described (its layout stands for all: hdf5(paths) checks
+// every file against it); the last error when none can.
+Hdf5FileInfo describe_first(const std::vector<std::string>& paths) {
+  for (std::size_t i = 0;; ++i) {
+    try {
+      return hdf5_describe(paths[i]);
+    } catch (const Error&) {
+      if (i + 1 == paths.size() || i == 7) throw;
+    }
+  }
+}
+
 LabeledData open_hdf5(const DataSpec& spec) {
-  const Hdf5FileInfo info = hdf5_describe(spec.path);
+  const std::vector<std::string> paths = spec.paths.empty() ? std::vector<std::string>{spec.path} : spec.paths;
+  const bool many = paths.size() > 1;
+  const Hdf5FileInfo info = describe_first(paths);
   if (info.datasets.empty()) {
     throw Error(ErrorCode::kDataLoss, "no datasets found (an empty or corrupt HDF5 file?)", {"cli", info.path, std::nullopt});
   }
@@ -149,6 +165,12 @@ LabeledData open_hdf5(const DataSpec& spec) {
   d.kind = "hdf5";
   d.rows = img.shape[0];
   const std::string path = spec.path, images = img.name, labels = lab.name;
+  // One file, or many read as one dataset (each file's metadata read once here; a bad file is
+  // named when the data is read, or skipped under --on-error skip).
+  auto open = [paths, many](const std::vector<std::string>& names, Hdf5Options o = {}) {
+    return many ? hdf5(paths, names, std::move(o)) : hdf5(paths[0], names, std::move(o));
+  };
+  if (many) d.rows = open({images, labels}).cardinality();
   const bool jpeg = img.vlen_bytes;
   const bool one_hot = is_one_hot(lab);
   std::optional<DecodeJpegOptions> decode;
@@ -160,7 +182,7 @@ LabeledData open_hdf5(const DataSpec& spec) {
     d.width = spec.width;
     if ((d.height == 0 || d.width == 0) && d.rows > 0) {
       // The first row's header sets the output size of all (as for an image folder).
-      Iterator it = hdf5(path, {images}).take(1).iterator({.num_threads = 1});
+      Iterator it = open({images}).take(1).iterator({.num_threads = 1, .error_policy = ErrorPolicy::kSkip});
       const Element first = *it.next();
       const JpegHeader h = read_jpeg_header(first[0].data_as<std::uint8_t>(), first[0].nbytes(), images + " row 0");
       d.height = h.height;
@@ -190,14 +212,22 @@ LabeledData open_hdf5(const DataSpec& spec) {
                             "a row of " + images) +
                 label_bytes;
   d.disk_bytes = img.storage_bytes + lab.storage_bytes;
-  d.description = spec.path + ": " + std::to_string(d.rows) + " rows, " + img.name + " " + img.dtype + " " +
-                  dims_text(img.shape) + (view ? " viewed as " + view->to_string() : "") +
+  if (many) {
+    std::error_code ec;
+    d.disk_bytes = 0;
+    for (const std::string& p : paths) {
+      const std::uintmax_t size = fs::file_size(p, ec);
+      if (!ec) d.disk_bytes += size;
+    }
+  }
+  d.description = (many ? std::to_string(paths.size()) + " files " + spec.path + " (layout of " + info.path + ")" : spec.path) +
+                  ": " + std::to_string(d.rows) + " rows, " + img.name + " " + img.dtype + " " + dims_text(img.shape) + (view ? " viewed as " + view->to_string() : "") +
                   (jpeg ? " decoded to " + std::to_string(d.height) + "x" + std::to_string(d.width) : "") + ", " + lab.name +
                   " " + lab.dtype + (one_hot ? " one-hot " + dims_text(lab.shape) : "");
   const std::size_t row_bytes = d.row_bytes;
   const bool cast_labels = !one_hot && label_dtype != DType::kI32 && label_dtype != DType::kI64;
   const bool float_targets = one_hot && label_dtype != DType::kF32;
-  d.make = [=, rows = d.rows](std::size_t shuffle_buffer) {
+  d.make_shard = [=, rows = d.rows](std::size_t shuffle_buffer, const ShardSpec& shard) {
     Hdf5Options o;
     if (shuffle_buffer > 0) {
       // Blocks small enough that the buffer mixes many of them (hdf5_source.h: buffer >= 8-32 x
@@ -206,7 +236,10 @@ LabeledData open_hdf5(const DataSpec& spec) {
       o.block_bytes = std::min<std::size_t>(want, std::size_t{4} << 20);
       o.shuffle_blocks = true;
     }
-    Dataset ds = hdf5(path, {images, labels}, o);
+    if (shard.count > 1 && shard.block_rows > 0) o.block_rows = shard.block_rows;
+    Dataset ds = open({images, labels}, o);
+    // Before any shuffle: disjoint shards; HDF5 reads only this shard's blocks.
+    if (shard.count > 1) ds = ds.shard(shard.count, shard.index, /*equal=*/true);
     if (cast_labels || float_targets || view) {
       ds = ds.map(
           [=](Element e) {
@@ -221,16 +254,19 @@ LabeledData open_hdf5(const DataSpec& spec) {
     if (decode) ds = ds.map(decode_jpeg(*decode), MapOptions{.name = "decode_jpeg"});
     return ds;
   };
+  d.make = [make = d.make_shard](std::size_t shuffle_buffer) { return make(shuffle_buffer, ShardSpec{}); };
   if (one_hot) {
     d.count_classes = [classes] { return static_cast<int>(classes); };
     return d;
   }
-  d.count_classes = [path, labels, threads = spec.num_threads, rows = d.rows]() {
+  d.count_classes = [path, labels, open, threads = spec.num_threads, rows = d.rows]() {
     // Labels are class indices: one above the number of rows (or kMaxClasses) names a class no
     // row can belong to, and sizing class folders or a softmax by it would exhaust the machine.
     const std::int64_t cap = std::min<std::int64_t>(rows, kMaxClasses);
     std::int64_t hi = -1, row = 0;
-    Iterator it = hdf5(path, {labels}).batch(1 << 16).iterator({.num_threads = threads, .memory_budget = 64 << 20});
+    // Bad files are the training pass's to report (or skip): this pass counts the readable ones.
+    Iterator it = open({labels}).batch(1 << 16).iterator(
+        {.num_threads = threads, .memory_budget = 64 << 20, .error_policy = ErrorPolicy::kSkip});
     while (auto b = it.next()) {
       const Tensor& t = (*b)[0];
       for (std::int64_t i = 0; i < t.shape()[0]; ++i, ++row) {
@@ -253,8 +289,32 @@ LabeledData open_hdf5(const DataSpec& spec) {
   return d;
 }
 
+// Several image folders as one: classes are the union of their class folder names (sorted), so
+// part1/cat and part2/cat are one class.
+ImageFolderListing list_image_folders(const std::vector<std::string>& roots) {
+  if (roots.size() == 1) return list_image_folder(roots[0]);
+  std::vector<ImageFolderListing> parts;
+  std::map<std::string, std::int32_t> classes;
+  for (const std::string& r : roots) {
+    parts.push_back(list_image_folder(r));
+    for (const std::string& c : parts.back().classes) classes.emplace(c, 0);
+  }
+  ImageFolderListing all;
+  for (auto& [name, index] : classes) {
+    index = static_cast<std::int32_t>(all.classes.size());
+    all.classes.push_back(name);
+  }
+  for (const ImageFolderListing& p : parts) {
+    for (std::size_t i = 0; i < p.paths.size(); ++i) {
+      all.paths.push_back(p.paths[i]);
+      all.labels.push_back(classes.at(p.classes[static_cast<std::size_t>(p.labels[i])]));
+    }
+  }
+  return all;
+}
+
 LabeledData open_folder(const DataSpec& spec) {
-  ImageFolderListing list = list_image_folder(spec.path);
+  ImageFolderListing list = list_image_folders(spec.paths.empty() ? std::vector<std::string>{spec.path} : spec.paths);
   LabeledData d;
   d.kind = "image folder";
   d.rows = static_cast<std::int64_t>(list.paths.size());
@@ -291,14 +351,18 @@ LabeledData open_folder(const DataSpec& spec) {
   o.color = spec.gray ? JpegColor::kGray : JpegColor::kRGB;
   o.height = static_cast<int>(d.height);
   o.width = static_cast<int>(d.width);
+  o.counts = d.jpeg_counts = std::make_shared<JpegDecodeCounts>();
   d.count_classes = [n = static_cast<int>(list.classes.size())] { return n; };
   // The listing made above is the source: the folder is walked once per open.
-  d.make = [listed = image_folder(std::move(list)), o, rows = d.rows](std::size_t shuffle_buffer) {
+  d.make_shard = [listed = image_folder(std::move(list)), o, rows = d.rows](std::size_t shuffle_buffer,
+                                                                            const ShardSpec& shard) {
     Dataset ds = listed;
+    if (shard.count > 1) ds = ds.shard(shard.count, shard.index, /*equal=*/true);
     // Shuffle the (path, label) list: tens of bytes per file, so the whole list fits.
     if (shuffle_buffer > 0) ds = ds.shuffle(static_cast<std::size_t>(std::min<std::int64_t>(rows, 1 << 22)));
     return ds.map(decode_jpeg(o), MapOptions{.name = "decode_jpeg"});
   };
+  d.make = [make = d.make_shard](std::size_t shuffle_buffer) { return make(shuffle_buffer, ShardSpec{}); };
   return d;
 }
 
@@ -312,8 +376,30 @@ bool is_hdf5_path(const std::string& path) {
   return !fs::exists(path) && (ext == ".h5" || ext == ".hdf5" || ext == ".he5");
 }
 
-LabeledData open_labeled(const DataSpec& spec) {
+LabeledData open_labeled(const DataSpec& given) {
+  DataSpec spec = given;
+  spec.paths = expand_data_paths(spec.path);
+  if (spec.paths.size() == 1) spec.path = spec.paths[0];
   std::error_code ec;
+  if (spec.paths.size() > 1) {
+    // Many: folders if the first existing path is one (then all must be), else HDF5 files.
+    std::optional<bool> folders;
+    for (const std::string& p : spec.paths) {
+      if (!fs::exists(p, ec)) continue;
+      const bool dir = fs::is_directory(p, ec);
+      if (!folders) folders = dir;
+      if (*folders != dir) {
+        throw UsageError("--data: " + spec.path + " mixes image folders and files (" + p + "); give one kind");
+      }
+    }
+    if (!folders) throw UsageError("--data: none of the " + std::to_string(spec.paths.size()) + " paths of " + spec.path + " exists");
+    LabeledData d = *folders ? open_folder(spec) : open_hdf5(spec);
+    if (d.rows == 0) {
+      throw Error(ErrorCode::kInvalidArgument, "the dataset has 0 rows in " + std::to_string(spec.paths.size()) + " paths",
+                  {"cli", spec.path, std::nullopt});
+    }
+    return d;
+  }
   if (!fs::exists(spec.path, ec)) throw UsageError("--data: no such file or folder: " + spec.path);
   if (fs::is_directory(spec.path, ec)) {
     for (const char* idx : {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"}) {

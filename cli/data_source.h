@@ -13,16 +13,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
+#include "formats/jpeg_decode.h"
 #include "pipeline/dataset.h"
 
 namespace stoker::cli {
 
 struct DataSpec {
-  std::string path;  // HDF5 file or image folder
+  std::string path;  // HDF5 file or image folder, or several (a glob, @list, a,b: data_files.h)
+  std::vector<std::string> paths;  // path expanded (by open_labeled; empty: just `path`)
   std::string images = "/train/images";
   std::string labels = "/train/labels";
   int height = 0, width = 0;  // image folders: output size; 0: the first image's size
@@ -30,6 +33,14 @@ struct DataSpec {
   bool names_given = false;   // --images or --labels given (else the file's only pair may be used)
   std::array<std::int64_t, 3> shape{0, 0, 0};  // flat HDF5 rows [N,D] viewed as HxWxC (0: 1x1xD)
   int num_threads = 0;        // only for the HDF5 class-count pass
+};
+
+// This rank's part of the data in data-parallel training: equal shard `index` of `count`
+// (Dataset::shard(count, index, true)). HDF5 reads only its own blocks, of block_rows rows
+// (rounded up to whole chunks; 0: the usual size), so every rank drops at most one block a pass.
+struct ShardSpec {
+  int count = 1, index = 0;
+  std::int64_t block_rows = 0;
 };
 
 // The data flags `train` and `bench` share: --data, --images, --labels, --size, --gray.
@@ -48,8 +59,12 @@ struct LabeledData {
   // Elements (image [H,W,C] or [H,W], label) in file order when shuffle_buffer == 0, otherwise
   // shuffled (seed from Options, so Trainer::fit reshuffles every epoch).
   std::function<Dataset(std::size_t shuffle_buffer)> make;
+  // make() of one shard (rows: make's rows / count, less what equal shards drop).
+  std::function<Dataset(std::size_t shuffle_buffer, const ShardSpec& shard)> make_shard;
   // Number of classes: class folders, or max label + 1 (one pass over the HDF5 labels).
   std::function<int()> count_classes;
+  // Image folders: JPEGs decoded with a warning (e.g. no EOI marker), counted by decode_jpeg.
+  std::shared_ptr<JpegDecodeCounts> jpeg_counts;
 };
 
 // True when `path` starts with the HDF5 signature (or has no such file yet and ends in .h5/.hdf5).

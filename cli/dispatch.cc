@@ -27,7 +27,8 @@ const std::vector<Command>& commands() {
       {"train", "train a model (preset seed|convnet or a spec) streaming from HDF5 or an image folder",
        "--data FILE.h5|FOLDER [flags]",
        "data:\n"
-       "  --data PATH            HDF5 file or image folder (root/<class>/*.jpg)\n"
+       "  --data PATH            HDF5 file or image folder (root/<class>/*.jpg), or many as one:\n"
+       "                         'train-*.h5' (quoted glob), @list.txt (a path a line), a/,b/ (folders)\n"
        "  --images NAME          HDF5 images dataset [N,H,W(,C)] (/train/images)\n"
        "  --labels NAME          HDF5 labels dataset [N] (/train/labels)\n"
        "  --val-data PATH        validation data (default: --data when --val-images is given)\n"
@@ -62,19 +63,23 @@ const std::vector<Command>& commands() {
        "  --feeder auto|on|off   ring -> device feeder -> backend: batch i+1 is copied to the GPU on its\n"
        "                         own stream while batch i trains (auto: with cuda); off: the backend\n"
        "                         uploads each batch on its compute stream (the serial path)\n"
+       "  --on-error fail|skip   a bad element (e.g. a truncated JPEG) ends the run (fail), or is skipped,\n"
+       "                         counted and its message shown in the epoch lines and summary (fail)\n"
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"
        "  --trace FILE.json      write a Chrome trace (Perfetto, chrome://tracing): per thread, the\n"
        "                         reads, decodes, batches, steps and every wait\n"
-       "Ctrl-C stops after the current step (weights saved with --save), exit code 130.\n\n"
+       "Ctrl-C stops after the current step (weights saved with --save), exit code 130.\n"
+       "Data parallel: mpirun -np N stoker train ...: --batch per rank, each rank reads an equal\n"
+       "shard, only rank 0 logs and saves (docs/distributed.md).\n\n"
        "example:\n"
        "  stoker train --data fashion_mnist.h5 --val-images /test/images --val-labels /test/labels \\\n"
        "               --model seed --epochs 3 --batch 64 --device auto --log train.jsonl\n",
        train_command},
       {"bench", "measure the input pipeline alone: images/s, MB/s, per-stage stats, bottleneck, peak memory",
        "--data FILE.h5|FOLDER [flags]",
-       "  --data PATH            HDF5 file or image folder\n"
+       "  --data PATH            HDF5 file or image folder, or a glob / @list / a,b of them\n"
        "  --images NAME          HDF5 images dataset (/train/images)\n"
        "  --labels NAME          HDF5 labels dataset (/train/labels)\n"
        "  --size HxW             image folders: decode and resize to this size (first image's size)\n"
@@ -85,6 +90,7 @@ const std::vector<Command>& commands() {
        "  --shuffle-buffer N     rows in the shuffle buffer; 0: no shuffle (0)\n"
        "  --threads N            worker threads (all cores)\n"
        "  --memory-budget BYTES  pipeline memory budget (512M)\n"
+       "  --on-error fail|skip   a bad element ends the run (fail) or is skipped and counted (fail)\n"
        "  --json                 print the report as one JSON object\n"
        "  --trace FILE.json      write a Chrome trace (Perfetto, chrome://tracing) of the run\n\n"
        "example:\n"
@@ -105,14 +111,17 @@ const std::vector<Command>& commands() {
        "to an image folder:\n"
        "  --images NAME, --labels NAME  datasets to export (/train/images, /train/labels)\n"
        "  --quality Q            JPEG quality (95)\n"
-       "  --threads N            worker threads (all cores)\n\n"
+       "  --threads N            worker threads (all cores)\n"
+       "  --on-error fail|skip   a bad input (e.g. a truncated JPEG) ends the conversion (fail), or is\n"
+       "                         left out and listed with its file (fail)\n\n"
        "examples:\n"
        "  stoker convert /usr/share/datasets/fashion-mnist fashion_mnist.h5 --chunk-rows 1024\n"
        "  stoker convert fashion_mnist.h5 fm_jpeg/train --images /train/images --labels /train/labels\n",
        convert_command},
       {"inspect", "describe an HDF5 file (rows, shapes, dtypes, chunking, filters) or an image folder",
        "PATH [flags]",
-       "  PATH                   HDF5 file or image folder\n"
+       "  PATH                   HDF5 file or image folder; a quoted glob or @list of HDF5 files\n"
+       "                         prints one summary of all (rows summed, files that differ)\n"
        "  --samples N            image folders: sizes of the first N images (5)\n"
        "  --json                 print the description as one JSON object\n\n"
        "example:\n"

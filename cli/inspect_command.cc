@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/data_files.h"
 #include "cli/data_source.h"
 #include "cli/hdf5_layout.h"
 #include "cli/json_report.h"
@@ -83,11 +84,30 @@ void inspect_folder(const std::string& path, std::int64_t samples, bool json) {
 }  // namespace
 
 int inspect_command(const Args& args) {
-  const std::string path = args.positional(0, "PATH (an HDF5 file or an image folder)");
+  const std::string path = args.positional(0, "PATH (an HDF5 file or an image folder, a glob or @list of them)");
   const std::int64_t samples = args.get_count("samples", 5, true);
   const bool json = args.get_bool("json");
   args.reject_unknown(1);
   std::error_code ec;
+  if (names_many_paths(path)) {
+    const std::vector<std::string> paths = expand_data_paths(path, "PATH");
+    if (paths.size() > 1 && !fs::is_directory(paths[0], ec)) {
+      if (json) {  // each file's description, in the list's order
+        nlohmann::ordered_json files = nlohmann::ordered_json::array();
+        for (const std::string& p : paths) files.push_back(to_json(hdf5_describe(p)));
+        std::printf("%s\n", nlohmann::ordered_json{{"kind", "hdf5 files"}, {"files", std::move(files)}}.dump(2).c_str());
+      } else {
+        print_hdf5_files_summary(paths);
+      }
+      return kExitOk;
+    }
+    if (json && paths.size() > 1) throw UsageError("--json describes one image folder; give one folder, not " + path);
+    for (const std::string& p : paths) {
+      if (!fs::is_directory(p, ec)) throw UsageError(path + ": " + p + " is not an image folder (list folders or HDF5 files, not both)");
+      inspect_folder(p, samples, json);
+    }
+    return kExitOk;
+  }
   if (!fs::exists(path, ec)) throw UsageError("no such file or folder: " + path);
   if (fs::is_directory(path, ec)) {
     inspect_folder(path, samples, json);

@@ -29,6 +29,7 @@ nlohmann::ordered_json to_json(const EpochReport& r) {
   j["samples_per_s"] = number(r.samples_per_s);
   j["stall_pct"] = number(r.stall_pct);
   j["skipped_steps"] = r.skipped_steps;
+  j["skipped_elements"] = r.skipped_elements;
   j["peak_pipeline_bytes"] = r.peak_pipeline_bytes;
   j["peak_backend_bytes"] = r.peak_backend_bytes;
   j["peak_rss_bytes"] = r.peak_rss_bytes;

@@ -13,7 +13,7 @@ namespace stoker::cli {
 
 // One epoch as a single-line JSON object (no trailing newline). Keys: epoch (1-based), steps,
 // samples, loss, accuracy, val_loss, val_accuracy, val_samples (when validated), seconds,
-// samples_per_s, stall_pct, skipped_steps, peak_pipeline_bytes, peak_backend_bytes,
+// samples_per_s, stall_pct, skipped_steps, skipped_elements, peak_pipeline_bytes, peak_backend_bytes,
 // peak_rss_bytes, stopped.
 std::string epoch_json(const EpochReport& r);
 

@@ -31,17 +31,22 @@ std::int64_t write_block_rows(const Hdf5DatasetOptions& storage, std::size_t row
 }
 
 std::int64_t write_labeled_images(Hdf5Writer& w, const std::string& images, const std::string& labels, const Dataset& ds,
-                                  const Shape& row, const Hdf5DatasetOptions& storage, int threads) {
+                                  const Shape& row, const Hdf5DatasetOptions& storage, int threads, ErrorPolicy policy,
+                                  PipelineStats* stats) {
   constexpr std::size_t kBudget = std::size_t{256} << 20;
   const auto row_bytes = static_cast<std::size_t>(row.num_elements());
   w.create(images, DType::kU8, row, storage);
   w.create(labels, DType::kI32, Shape{}, storage);
-  Iterator it = ds.batch(write_block_rows(storage, row_bytes)).prefetch(1).iterator({.num_threads = threads, .memory_budget = kBudget});
+  Iterator it = ds.batch(write_block_rows(storage, row_bytes))
+                    .prefetch(1)
+                    .iterator({.num_threads = threads, .memory_budget = kBudget, .error_policy = policy,
+                               .max_logged_errors = 100});
   Element b;
   while (it.next(b)) {
     w.append(images, b[0]);
     w.append(labels, b[1]);
   }
+  if (stats) *stats = it.stats();
   return w.rows(labels);
 }
 

@@ -21,8 +21,11 @@ std::int64_t write_block_rows(const Hdf5DatasetOptions& storage, std::size_t row
 
 // Creates `images` (uint8, rows shaped `row`) and `labels` (int32) and appends every (image, label)
 // of `ds` in write blocks, streaming through a 256 MiB pipeline; returns the rows written.
+// `policy` kSkip drops bad elements; `stats` (if set) receives the pipeline's stats at the end
+// (skipped count and the first 100 messages).
 std::int64_t write_labeled_images(Hdf5Writer& w, const std::string& images, const std::string& labels, const Dataset& ds,
-                                  const Shape& row, const Hdf5DatasetOptions& storage, int threads);
+                                  const Shape& row, const Hdf5DatasetOptions& storage, int threads,
+                                  ErrorPolicy policy = ErrorPolicy::kFail, PipelineStats* stats = nullptr);
 
 // "3" for 10 classes, "03" for 12: zero-padded so a folder listing sorts classes by label.
 std::string class_dir_name(int label, int classes);

@@ -15,6 +15,8 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/distributed_run.h"
+#include "cli/on_error.h"
 #include "cli/progress.h"
 #include "cli/train_checkpoint.h"
 #include "cli/storage.h"
@@ -91,6 +93,7 @@ int train_command(const Args& args) {
   const CheckpointFlags checkpoint = checkpoint_flags(args);
   const std::string trace_path = args.get("trace", "");
   const std::string feeder = args.get_choice("feeder", {"auto", "on", "off"}, "auto");
+  const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
   std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (training)");
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
@@ -104,6 +107,8 @@ int train_command(const Args& args) {
   // Found now, not after the last epoch: the folder of --save must exist and take a new file.
   if (!save.empty()) check_writable(save, "--save");
 
+  // Under mpirun: this rank's place in the job (data parallel); alone otherwise.
+  const DistributedRun dist = join_distributed_run();
   LabeledData data = open_labeled(spec);
   check_batch_fits(data, batch_flag, budget);
   std::size_t shuffle_buffer = shuffle_text == "auto" ? auto_shuffle_buffer(data, budget)
@@ -151,6 +156,7 @@ int train_command(const Args& args) {
   const bool gpu_expected = device == "cuda" || (device == "auto" && cuda_backend_available());
   const bool use_feeder = feeder == "on" || (feeder == "auto" && gpu_expected);
   if (use_feeder) cfg.device_batch_buffers = 2;
+  cfg.communicator = dist.comm;
   std::unique_ptr<Trainer> trainer_ptr;
   try {
     trainer_ptr = std::make_unique<Trainer>(model_spec, Hwc{data.height, data.width, data.channels}, cfg);
@@ -161,26 +167,31 @@ int train_command(const Args& args) {
     throw Error(e.code(), msg, e.context());
   }
   Trainer& trainer = *trainer_ptr;
+  announce_distributed_run(dist, trainer);
   if (!load.empty()) trainer.load_weights(load);
   const std::int64_t batch = trainer.plan().batch;
-  const std::int64_t steps_per_epoch = (data.rows + batch - 1) / batch;
+  const std::int64_t rank_rows = data.rows / dist.size;  // equal shards (at most a block less each)
+  const std::int64_t steps_per_epoch = (rank_rows + batch - 1) / batch;
   OptimizerConfig optimizer = cfg.optimizer;
   optimizer.schedule = parse_schedule(schedule);
   optimizer.decay_steps = epochs * steps_per_epoch;
   trainer.set_optimizer(optimizer);
 
-  Dataset train = data.make(shuffle_buffer).batch(batch).prefetch(2);
+  // Data parallel: each rank reads its own equal shard in blocks of one batch (rounded to chunks).
+  Dataset train = data.make_shard(shuffle_buffer, {dist.size, dist.rank, batch}).batch(batch).prefetch(2);
   FitOptions fo;
   fo.epochs = epochs;
-  if (val) fo.validation = val->make(0).batch(batch).prefetch(2);
+  if (val && dist.root()) fo.validation = val->make(0).batch(batch).prefetch(2);
   fo.pipeline_options.num_threads = threads;
   fo.pipeline_options.memory_budget = budget;
   fo.pipeline_options.seed = seed;
+  fo.pipeline_options.error_policy = on_error;
+  fo.pipeline_options.max_logged_errors = 8;
   fo.stop = &g_stop;
-  fo.save_on_stop = save;
+  fo.save_on_stop = dist.root() ? save : "";
   const std::string run_key = checkpoint_run_key(data, batch, shuffle_buffer, budget, optimizer);
   if (!checkpoint.resume.empty()) fo.resume = resume_training(trainer, checkpoint, run_key);
-  enable_checkpoints(fo, trainer, checkpoint, run_key);
+  if (dist.root()) enable_checkpoints(fo, trainer, checkpoint, run_key);  // rank 0 saves, as for --save
   fo.pipeline_options.trace = trace;
 
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
@@ -204,6 +215,10 @@ int train_command(const Args& args) {
               precision.c_str(), static_cast<long long>(batch), batch_flag == 0 ? " (auto)" : "", lr, schedule.c_str(),
               trainer.plan().to_string().c_str());
   if (trainer.backend().name() == "cpu") std::printf("blas: %s\n", cpu_blas::note().c_str());
+  if (dist.comm) {
+    std::printf("data parallel: %d ranks x batch %lld = global batch %lld; each rank reads its own equal shard\n",
+                dist.size, static_cast<long long>(batch), static_cast<long long>(batch) * dist.size);
+  }
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");
@@ -222,7 +237,7 @@ int train_command(const Args& args) {
   std::fflush(stdout);
 
   std::unique_ptr<std::FILE, FileCloser> log;
-  if (!log_path.empty()) {
+  if (!log_path.empty() && dist.root()) {
     log.reset(std::fopen(log_path.c_str(), fo.resume ? "a" : "w"));  // a resumed run continues its log
     if (!log) throw UsageError("--log: cannot write " + log_path);
   }
@@ -238,12 +253,17 @@ int train_command(const Args& args) {
   }
   const bool stopped = !reports.empty() && reports.back().stopped;
   if (fo.pipeline_options.trace) finish_trace(*fo.pipeline_options.trace, trace_path, false);
-  if (!save.empty() && !stopped) trainer.save_weights(save);
+  if (!save.empty() && !stopped && dist.root()) trainer.save_weights(save);
+  if (dist.comm) print_weights_checksum(dist, trainer);
 
   double seconds = 0, wait = 0;
   std::int64_t samples = 0;
   std::size_t peak_pipeline = 0, peak_rss = 0;
+  std::uint64_t skipped = 0;
+  std::vector<std::string> skip_messages;
   for (const EpochReport& r : reports) {
+    skipped += r.skipped_elements;
+    merge_messages(skip_messages, r.skipped_errors, 3);
     seconds += r.seconds;
     samples += r.samples;
     wait += r.seconds * r.stall_pct / 100.0;
@@ -271,6 +291,8 @@ int train_command(const Args& args) {
   std::printf("memory: pipeline peak %s of %s budget, process peak RSS %s\n",
               format_bytes(static_cast<double>(peak_pipeline)).c_str(), format_bytes(static_cast<double>(budget)).c_str(),
               format_bytes(static_cast<double>(peak_rss)).c_str());
+  print_skipped(stdout, skipped, skip_messages, 3);
+  print_jpeg_warnings(stdout, data.jpeg_counts.get());
   if (!save.empty() && !stopped) std::printf("weights saved to %s\n", save.c_str());
   return stopped ? kExitInterrupted : kExitOk;
 }

@@ -256,7 +256,7 @@ void DeviceFeeder::Impl::run_feeder() noexcept {
         else end = true;
       } catch (...) {
         q = detail::Queued{};
-        q.error = std::current_exception();
+        q.error = current_error_for_handoff();  // the consumer's alone once queued
       }
       {
         std::lock_guard lock(s.mu);
@@ -273,7 +273,7 @@ void DeviceFeeder::Impl::run_feeder() noexcept {
   } catch (...) {
     std::lock_guard lock(s.mu);
     detail::Queued q;
-    q.error = std::current_exception();
+    q.error = current_error_for_handoff();
     s.queue.push_back(std::move(q));
   }
   {

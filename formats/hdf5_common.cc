@@ -237,4 +237,26 @@ std::vector<Hdf5FilterSpec> hdf5_filters(hid_t dcpl) {
   return out;
 }
 
+void hdf5_check_chunk_dims(hid_t space, const std::vector<hsize_t>& cdims, const std::string& what,
+                           const ErrorContext& ctx) {
+  std::vector<hsize_t> maxdims(cdims.size());
+  H5Sget_simple_extent_dims(space, nullptr, maxdims.data());
+  auto text = [](const std::vector<hsize_t>& v) {
+    std::string s = "[";
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      if (k) s += ',';
+      s += std::to_string(v[k]);
+    }
+    return s + "]";
+  };
+  for (std::size_t i = 0; i < cdims.size(); ++i) {
+    if (cdims[i] == 0 || (maxdims[i] != H5S_UNLIMITED && cdims[i] > maxdims[i])) {
+      throw Error(ErrorCode::kDataLoss,
+                  what + " has chunks " + text(cdims) + " larger than its fixed dimensions " + text(maxdims) +
+                      " (corrupt dataset header)",
+                  ctx);
+    }
+  }
+}
+
 }  // namespace stoker::detail

@@ -113,4 +113,10 @@ std::vector<std::string> hdf5_list_datasets(hid_t file);
 // The filter pipeline of a dataset creation property list, in write order.
 std::vector<Hdf5FilterSpec> hdf5_filters(hid_t dcpl);
 
+// Throws kDataLoss naming `what` when a chunk dimension in `cdims` is 0 or larger than a fixed
+// dimension of `space`: H5Dcreate never writes such a header, but a corrupt file can hold one,
+// and libhdf5 then reads past its chunk buffer. Call under the lock.
+void hdf5_check_chunk_dims(hid_t space, const std::vector<hsize_t>& cdims, const std::string& what,
+                           const ErrorContext& ctx);
+
 }  // namespace stoker::detail

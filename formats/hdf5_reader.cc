@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <optional>
 
 #include "formats/hdf5_chunk.h"
@@ -81,6 +82,7 @@ Hdf5DatasetMeta inspect_dataset(hid_t file, const std::string& path, const std::
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
     std::vector<hsize_t> cdims(static_cast<std::size_t>(rank));
     H5Pget_chunk(dcpl.get(), rank, cdims.data());
+    hdf5_check_chunk_dims(space.get(), cdims, what, ctx);  // a corrupt header: see there
     m.chunk_rows = static_cast<std::int64_t>(cdims[0]);
     whole_rows = std::equal(cdims.begin() + 1, cdims.end(), dims.begin() + 1);
   }
@@ -271,8 +273,10 @@ void read_localised(std::int64_t lo, std::int64_t hi, std::int64_t piece, const 
   }
 }
 
+// `file_bytes`: the file's size; a chunk whose index claims more stored bytes than that is
+// corrupt and is refused before its buffer is allocated.
 void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte* dst, const ErrorContext& ctx,
-              BadList& bad, MemoryBudget* budget, StageCounters* counters) {
+              BadList& bad, MemoryBudget* budget, StageCounters* counters, std::uint64_t file_bytes) {
   const std::int64_t cr = m.chunk_rows, lo = block.row_begin, hi = block.row_end;
   std::vector<RawChunk> chunks;
   for (std::int64_t c = lo / cr; c * cr < hi; ++c) chunks.push_back(RawChunk{.first_row = c * cr});
@@ -290,6 +294,12 @@ void read_raw(const Hdf5DatasetMeta& m, hid_t dset, Hdf5Block& block, std::byte*
       }
       if (nbytes == 0) {
         ch.missing = true;
+        continue;
+      }
+      if (nbytes > file_bytes) {
+        ch.error = Error(ErrorCode::kDataLoss, "the chunk index gives chunk " + std::to_string(ch.first_row / cr) + " " +
+                                                   std::to_string(nbytes) + " stored bytes, more than the file's " +
+                                                   std::to_string(file_bytes) + " (corrupt chunk index)");
         continue;
       }
       ch.bytes = std::make_unique_for_overwrite<std::byte[]>(nbytes);
@@ -400,7 +410,10 @@ void read_hdf5_block(const Hdf5FileMeta& meta, Hdf5OpenFile& file, Hdf5Block& bl
         for (const Tensor& t : rows) bytes += t.nbytes();
         block.vlen_charge = MemoryCharge(budget, counters, bytes);
       } else if (m.raw_decode) {
-        read_raw(m, dset, block, block.fixed[d].get(), ctx, bad, budget, counters);
+        std::error_code ec;
+        const std::uintmax_t file_bytes = std::filesystem::file_size(meta.path, ec);
+        read_raw(m, dset, block, block.fixed[d].get(), ctx, bad, budget, counters,
+                 ec ? std::numeric_limits<std::uint64_t>::max() : file_bytes);
       } else {
         std::byte* dst = block.fixed[d].get();
         read_localised(block.row_begin, block.row_end, piece, ctx, bad, [&](std::int64_t a, std::int64_t b) {

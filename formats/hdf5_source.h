@@ -48,6 +48,17 @@
 // within one block, but NOT tf.data's row-wise i % num == index; every shard must use the same
 // file and options (block_rows) so they partition identically.
 //
+// Many files: hdf5(paths, datasets) reads the files as one dataset whose rows are file 0's, then
+// file 1's, ... Every file is opened once when the Dataset is made, to read its metadata (one
+// handle at a time); reading opens files lazily, when their first block is started, and keeps at
+// most max_open_files handles per iterator (LRU). Blocks are numbered over all files (each file
+// keeps its own chunk-aligned block_rows), so shuffle_blocks draws each epoch one permutation of
+// all blocks of all files, and shard pushdown deals those global blocks round-robin. A bad file
+// (missing, not HDF5, lacking a dataset, or rows of another dtype/shape than the first good
+// file) is named in an error that every iterator raises before its first row; under
+// ErrorPolicy::kSkip it is skipped and counted once, and the other files are read. A file that
+// validated but cannot be reopened while reading fails its blocks' rows (skippable likewise).
+//
 // Errors (stoker::Error naming the file, the dataset and, on reads, the row): kNotFound for a
 // missing file or dataset, kInvalidArgument for datasets of different lengths or rank 0,
 // kUnsupported for a dtype or a filter we cannot read (e.g. LZF written by h5py without the
@@ -90,9 +101,14 @@ struct Hdf5Options {
   bool zero_copy_rows = false;
   // false: always read with H5Dread (decode under libhdf5's lock); for measurements.
   bool raw_chunk_decode = true;
+  // Many files: handles one iterator keeps open (least recently used closed first). A read in
+  // flight keeps its file open past eviction, so at most max_open_files + read-ahead blocks + 1.
+  int max_open_files = 16;
   std::string name = "hdf5";
 };
 
 Dataset hdf5(std::string path, std::vector<std::string> datasets, Hdf5Options options = {});
+// Many files as one dataset (see "Many files" above): rows of file 0, then file 1, ...
+Dataset hdf5(std::vector<std::string> paths, std::vector<std::string> datasets, Hdf5Options options = {});
 
 }  // namespace stoker

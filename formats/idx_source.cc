@@ -4,8 +4,11 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <filesystem>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -85,6 +88,20 @@ class IdxNode final : public DatasetNode {
     }
     if (hi.dims[1] <= 0 || hi.dims[2] <= 0) {
       throw Error(ErrorCode::kDataLoss, "IDX image dimensions must be positive", {"idx", images_, std::nullopt});
+    }
+    // One image must fit in what the file can hold: its size (raw) or 1032 times it (deflate
+    // expands at most ~1032:1), and in one gzread (int). Checked before anything is allocated;
+    // it also keeps rows x cols from overflowing.
+    std::error_code ec;
+    const std::uint64_t file_bytes = std::filesystem::file_size(images_, ec);
+    const std::uint64_t can_hold =
+        std::min<std::uint64_t>(std::numeric_limits<int>::max(), ec ? 0 : file_bytes * (gzdirect(fi.get()) ? 1 : 1032));
+    const auto r = static_cast<std::uint64_t>(hi.dims[1]), c = static_cast<std::uint64_t>(hi.dims[2]);
+    if (hi.count() > 0 && r > can_hold / c) {
+      throw Error(ErrorCode::kDataLoss,
+                  "IDX header gives images of " + std::to_string(r) + " x " + std::to_string(c) +
+                      " bytes, more than a file of " + std::to_string(file_bytes) + " bytes can hold",
+                  {"idx", images_, std::nullopt});
     }
     count_ = hi.count();
     rows_ = hi.dims[1];

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "formats/file_source.h"
@@ -29,6 +30,7 @@ struct ThreadState {
   tjhandle handle = nullptr;
   detail::ByteBuffer file;     // encoded bytes read from a path
   detail::ByteBuffer decoded;  // decoded (possibly DCT-scaled) image before crop/resize
+  detail::ByteBuffer padded;   // a file lacking EOI, with FF D9 appended (the second try)
 
   ThreadState() = default;
   ThreadState(const ThreadState&) = delete;
@@ -132,8 +134,10 @@ void decompress(ThreadState& st, const std::uint8_t* data, std::size_t size, std
   detail::check_jpeg_warning(msg, strict, ctx);
 }
 
-Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,
-              const std::string& source) {
+// One decode of data[0, size). `eoi_appended`: the bytes are a file lacking EOI plus an appended
+// FF D9 (see decode()).
+Tensor decode_once(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,
+                   const std::string& source, bool eoi_appended) {
   JpegHeader hd = header_with(st, data, size, source);
   const int W = hd.width, H = hd.height;
   const std::int64_t pixels = static_cast<std::int64_t>(W) * H;
@@ -178,7 +182,7 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
     win.y = std::max(0, static_cast<int>(std::floor(rs.y)) - 1);
     win.w = std::min(sw, static_cast<int>(std::ceil(rs.x + rs.w)) + 1) - win.x;
     win.h = std::min(sh, static_cast<int>(std::ceil(rs.y + rs.h)) + 1) - win.y;
-    detail::decode_jpeg_window(data, size, sf.denom, c, o.strict, o.fast_dct, win, st.decoded, source);
+    detail::decode_jpeg_window(data, size, sf.denom, c, o.strict, o.fast_dct, win, st.decoded, source, eoi_appended);
     detail::Region rw{rs.x - win.x, rs.y - win.y, rs.w, rs.h};
     detail::resize_region(st.decoded.data.get(), win.h, win.w, c, static_cast<std::size_t>(win.w) * c, rw,
                           out.mutable_data_as<std::uint8_t>(), out_h, out_w, o.filter, flip);
@@ -194,6 +198,44 @@ Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOption
                         out_w, o.filter, flip);
   st.decoded.trim(kKeepScratch);
   return out;
+}
+
+// A JPEG (FF D8 ...) whose last two bytes are not the EOI marker FF D9.
+bool lacks_eoi(const std::uint8_t* d, std::size_t n) {
+  return n >= 4 && d[0] == 0xFF && d[1] == 0xD8 && !(d[n - 2] == 0xFF && d[n - 1] == 0xD9);
+}
+
+// decode_once, and for a file that failed and lacks EOI a second try with FF D9 appended (see
+// "Missing EOI" in jpeg_decode.h). The padded bytes must then decode without any warning (strict):
+// a file cut inside a scan runs out of data, one cut inside a marker segment leaves extraneous
+// bytes; both fail again and the first error (what the file itself says) is raised.
+// The second try draws the same crop and flip: it restarts from a copy of the element's Rng.
+Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,
+              const std::string& source) {
+  const Rng start = rng;
+  try {
+    return decode_once(data, size, o, rng, st, source, false);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kDataLoss || o.strict || !lacks_eoi(data, size)) throw;
+    std::exception_ptr first = std::current_exception();
+    st.padded.resize(size + 2);
+    std::memcpy(st.padded.data.get(), data, size);
+    st.padded.data[size] = 0xFF;
+    st.padded.data[size + 1] = 0xD9;
+    rng = start;
+    DecodeJpegOptions clean = o;  // the second try must decode without a single warning
+    clean.strict = true;
+    Tensor out;
+    try {
+      out = decode_once(st.padded.data.get(), size + 2, clean, rng, st, source, true);
+    } catch (const Error&) {
+      st.padded.trim(kKeepScratch);
+      std::rethrow_exception(first);
+    }
+    st.padded.trim(kKeepScratch);
+    if (o.counts) o.counts->missing_eoi.fetch_add(1, std::memory_order_relaxed);
+    return out;
+  }
 }
 
 }  // namespace

@@ -25,10 +25,20 @@
 // says the data ended early ("premature end") is always kDataLoss: a truncated file is an error,
 // even when most of it decodes. Other warnings (e.g. extraneous bytes between markers) are
 // accepted, unless `strict`, which turns every warning into kDataLoss.
+// Missing EOI: a file whose entropy-coded data is complete but lacks the final FF D9 marker (some
+// cameras and scrapers write these; PIL and tf.data decode them) decodes to the same pixels as
+// the complete file, and is counted in `counts->missing_eoi`. It is told apart from a file cut
+// inside a scan by decoding again with FF D9 appended: a cut scan then still runs out of data
+// ("premature end of data segment") and stays kDataLoss; the second decode must raise no warning
+// at all. Such a file costs two decodes; strict mode refuses it. A progressive file cut exactly between two scans cannot be told from a
+// complete one missing EOI (no marker says how many scans follow) and decodes at the quality of
+// the scans present, as in PIL and libjpeg.
 // Thread safety: one TurboJPEG handle per thread (thread_local, destroyed at thread exit).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "formats/image_ops.h"
@@ -37,6 +47,11 @@
 namespace stoker {
 
 enum class JpegColor { kRGB, kGray };
+
+// Counters a caller shares with decode_jpeg to learn about files accepted with a warning.
+struct JpegDecodeCounts {
+  std::atomic<std::uint64_t> missing_eoi{0};  // files decoded although their EOI marker was missing
+};
 
 enum class CropMode {
   kNone,           // whole image (resized to height x width when given)
@@ -70,6 +85,8 @@ struct DecodeJpegOptions {
   // Set: the image leaves as normalize(*normalize) would make it (float32/float16/bfloat16), in
   // the same map step (no extra stage hand-off or uint8 tensor per element).
   std::optional<NormalizeOptions> normalize;
+  // Set: accepted-with-warning files are counted here (shared by every worker thread).
+  std::shared_ptr<JpegDecodeCounts> counts;
 };
 
 MapFn decode_jpeg(DecodeJpegOptions options = {});

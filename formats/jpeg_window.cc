@@ -65,7 +65,7 @@ enum class Result { kOk, kFatal, kTooLarge };
 
 // The C-style core. `out` has room for `cap` bytes; on kTooLarge nothing was written.
 Result window_raw(Decoder& d, const std::uint8_t* data, std::size_t size, int denom, int channels, bool fast_dct,
-                  JpegWindow* win, std::uint8_t* out, std::size_t cap, bool* cmyk) {
+                  JpegWindow* win, std::uint8_t* out, std::size_t cap, bool* cmyk, bool eoi_appended) {
   jpeg_decompress_struct* c = &d.cinfo;
   d.err.warned = false;
   d.err.message[0] = 0;
@@ -111,7 +111,7 @@ Result window_raw(Decoder& d, const std::uint8_t* data, std::size_t size, int de
   // of the window's columns) and jpeg_finish_decompress then reads to EOI, raising the same
   // warnings a full decode would (a truncated file is an error even when the window is intact).
   const int below = oh - (win->y + win->h);
-  const bool ends_with_eoi = size >= 4 && data[size - 2] == 0xFF && data[size - 1] == 0xD9;
+  const bool ends_with_eoi = !eoi_appended && size >= 4 && data[size - 2] == 0xFF && data[size - 1] == 0xD9;
   if (below > 0 && ends_with_eoi && !c->progressive_mode) {
     jpeg_abort_decompress(c);
     return Result::kOk;
@@ -156,15 +156,31 @@ void throw_jpeg_fatal(const std::string& message, const ErrorContext& ctx, const
   throw Error(ErrorCode::kDataLoss, corrupt + message, ctx);
 }
 
+namespace {
+// The texts of libjpeg(-turbo)'s warnings (jerror.h, JWRN_*), by prefix. TurboJPEG 2.1 reports
+// TJERR_WARNING whenever a warning was raised, even when a fatal error followed and ended the
+// decode (its message then being the fatal one, e.g. "Bogus marker length"): a "warning" whose
+// text is not one of these was fatal.
+bool is_libjpeg_warning(const std::string& m) {
+  for (const char* p : {"Corrupt JPEG data", "Premature end of JPEG file", "Warning: unknown JFIF",
+                        "Unknown Adobe color transform", "Inconsistent progression sequence", "Invalid SOS parameters",
+                        "Application transferred too many scanlines", "Arithmetic table"}) {
+    if (m.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void check_jpeg_warning(const std::string& message, bool strict, const ErrorContext& ctx) {
   std::string low = message;
   std::transform(low.begin(), low.end(), low.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (low.find("premature end") != std::string::npos) throw Error(ErrorCode::kDataLoss, "truncated JPEG (" + message + ")", ctx);
+  if (!is_libjpeg_warning(message)) throw_jpeg_fatal(message, ctx);
   if (strict) throw Error(ErrorCode::kDataLoss, "damaged JPEG (strict mode): " + message, ctx);
 }
 
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
-                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source) {
+                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source, bool eoi_appended) {
   Decoder& d = decoder();
   // Room for the window widened by up to one iMCU (32 px at most) on the left, in CMYK, plus the
   // scratch row below it.
@@ -172,12 +188,12 @@ void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, i
   buf.resize(cap);
   bool cmyk = false;
   JpegWindow asked = win;
-  Result r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk);
+  Result r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk, eoi_appended);
   if (r == Result::kTooLarge) {  // a larger iMCU than expected: retry with room for every column
     win = asked;
     cap = static_cast<std::size_t>(win.x + win.w + 64) * 4 * static_cast<std::size_t>(win.h + 1);
     buf.resize(cap);
-    r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk);
+    r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk, eoi_appended);
   }
   ErrorContext ctx{"decode_jpeg", source};
   if (r != Result::kOk) {

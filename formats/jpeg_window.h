@@ -36,7 +36,10 @@ void check_jpeg_warning(const std::string& message, bool strict, const ErrorCont
 // In place: CMYK (Adobe, inverted: 255 = no ink) -> RGB (channels = 3) or gray (channels = 1).
 void cmyk_to(std::uint8_t* p, std::size_t pixels, int channels);
 
+// `eoi_appended`: the caller appended the EOI marker to a file that lacked it, so a trailing
+// FF D9 proves nothing and the rows below the window are entropy-decoded to check the scan.
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
-                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source);
+                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source,
+                        bool eoi_appended = false);
 
 }  // namespace stoker::detail

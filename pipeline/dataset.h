@@ -10,7 +10,7 @@
 //
 // Semantics follow tf.data: shuffle().repeat() reshuffles each epoch and keeps epochs apart,
 // repeat().shuffle() mixes across epoch boundaries; batch() keeps a final partial batch unless
-// drop_remainder; shard() before shuffle() gives disjoint shards; cache() then shuffle() caches
+// drop_remainder; shard() before shuffle() gives disjoint shards (equal shards: shard(n, i, true)); cache() then shuffle() caches
 // once and reshuffles each epoch.
 #pragma once
 
@@ -93,7 +93,16 @@ class Dataset {
   Dataset take(std::int64_t count) const;
   Dataset skip(std::int64_t count) const;
   // Keeps elements i with i % num_shards == index; sources that can, read only their own rows.
-  Dataset shard(std::int64_t num_shards, std::int64_t index) const;
+  // equal: every shard yields the same number of elements per epoch, so data-parallel ranks reach
+  // an epoch's end together. Rule: drop, never repeat. Row-wise, element i is kept only when the
+  // whole group of num_shards elements holding it exists (i - i % num_shards + num_shards - 1 is
+  // an element): every shard yields floor(total / num_shards), dropping the last total % num_shards
+  // elements (at most num_shards - 1), with no need to know total in advance (a shard reads at
+  // most num_shards - 1 elements past its last). A source that reads only its own blocks (HDF5)
+  // keeps its pushdown: every shard yields the smallest shard's count (the shards' sizes differ by
+  // at most one block, so each drops at most one block's rows), which needs the source's size;
+  // when it is unknown the row-wise rule is used.
+  Dataset shard(std::int64_t num_shards, std::int64_t index, bool equal = false) const;
 
   Iterator iterator(Options options = {}) const;
   // An iterator that continues where the one that saved `state` (Iterator::save) stopped: it

@@ -54,19 +54,24 @@ class FilterNode final : public DatasetNode {
 };
 
 // take(n), skip(n) and generic shard(num, index) are one stage: keep input positions
-// p >= begin, p < end, (p - begin) % stride == 0.
+// p >= begin, p < end, (p - begin) % stride == 0. whole_groups (equal shards, begin < stride):
+// keep p only when position p - begin + stride - 1 exists too, i.e. its group of `stride`
+// elements is complete; the stage reads ahead into that group (one scratch element held).
 class SliceNode final : public DatasetNode {
  public:
-  SliceNode(NodePtr input, std::string name, std::int64_t begin, std::int64_t end, std::int64_t stride)
-      : input_(std::move(input)), name_(std::move(name)), begin_(begin), end_(end), stride_(stride) {}
+  SliceNode(NodePtr input, std::string name, std::int64_t begin, std::int64_t end, std::int64_t stride,
+            bool whole_groups = false)
+      : input_(std::move(input)), name_(std::move(name)), begin_(begin), end_(end), stride_(stride),
+        whole_groups_(whole_groups) {}
   std::string name() const override { return name_; }
   std::string fingerprint() const override {
     return input_->fingerprint() + " | " + name_ + "(" + std::to_string(begin_) + "," + std::to_string(end_) + "," +
-           std::to_string(stride_) + ")";
+           std::to_string(stride_) + (whole_groups_ ? ",equal" : "") + ")";
   }
   std::int64_t cardinality() const override {
     std::int64_t n = input_->cardinality();
     if (n == kUnknownCardinality) return n;
+    if (whole_groups_) return n == kInfiniteCardinality ? n : n / stride_;
     if (n == kInfiniteCardinality) return end_ < 0 ? n : (end_ - begin_ + stride_ - 1) / stride_;
     std::int64_t end = end_ < 0 ? n : std::min(n, end_);
     return end <= begin_ ? 0 : (end - begin_ + stride_ - 1) / stride_;
@@ -84,6 +89,7 @@ class SliceNode final : public DatasetNode {
           ++pos_;
           bump(counters_.elements_in);
           if (p >= n_->begin_ && (p - n_->begin_) % n_->stride_ == 0) {
+            if (n_->whole_groups_ && !rest_of_group(p)) break;
             bump(counters_.elements_out);
             return true;
           }
@@ -93,9 +99,22 @@ class SliceNode final : public DatasetNode {
       }
 
      private:
+      // Reads the group's positions after p (up to p - begin + stride - 1); false if it ends first.
+      bool rest_of_group(std::int64_t p) {
+        const std::int64_t last = p - n_->begin_ + n_->stride_ - 1;
+        while (pos_ <= last) {
+          if (!input_->next(scratch_)) return false;
+          ++pos_;
+          bump(counters_.elements_in);
+        }
+        scratch_ = Element();
+        return true;
+      }
+
       const SliceNode* n_;
       std::unique_ptr<IteratorNode> input_;
       std::int64_t pos_ = 0;
+      Element scratch_;
     };
     return std::make_unique<It>(ctx, this);
   }
@@ -104,6 +123,7 @@ class SliceNode final : public DatasetNode {
   NodePtr input_;
   std::string name_;
   std::int64_t begin_, end_, stride_;
+  bool whole_groups_;
 };
 
 }  // namespace
@@ -123,13 +143,24 @@ Dataset Dataset::skip(std::int64_t count) const {
   return Dataset(std::make_shared<SliceNode>(node_, "skip", count, -1, 1));
 }
 
-Dataset Dataset::shard(std::int64_t num_shards, std::int64_t index) const {
+Dataset Dataset::shard(std::int64_t num_shards, std::int64_t index, bool equal) const {
   if (num_shards < 1 || index < 0 || index >= num_shards) {
     throw Error(ErrorCode::kInvalidArgument, "shard: need num_shards >= 1 and 0 <= index < num_shards, got " +
                                                  std::to_string(num_shards) + ", " + std::to_string(index));
   }
-  if (NodePtr own = node_->shard_source(num_shards, index)) return Dataset(std::move(own));
-  return Dataset(std::make_shared<SliceNode>(node_, "shard", index, -1, num_shards));
+  if (NodePtr own = node_->shard_source(num_shards, index)) {
+    if (!equal) return Dataset(std::move(own));
+    // Pushdown shards differ by up to one block: all take the smallest one's count.
+    std::int64_t least = own->cardinality();
+    for (std::int64_t j = 0; j < num_shards && least >= 0; ++j) {
+      NodePtr other = j == index ? own : node_->shard_source(num_shards, j);
+      const std::int64_t c = other ? other->cardinality() : kUnknownCardinality;
+      least = c < 0 ? c : std::min(least, c);
+    }
+    if (least == kInfiniteCardinality) return Dataset(std::move(own));
+    if (least >= 0) return Dataset(std::make_shared<SliceNode>(std::move(own), "shard", 0, least, 1));
+  }
+  return Dataset(std::make_shared<SliceNode>(node_, "shard", index, -1, num_shards, equal));
 }
 
 }  // namespace stoker

@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtbb-dev libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libdeflate-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   # The Python package (pip install .)
   python3-dev python3-venv
@@ -19,6 +20,8 @@ if [ "${1:-}" = test ]; then
     python3-pytest python3-numpy python3-h5py python3-pil python3-torch
     # memory and fault tests measure processes with /usr/bin/time
     time
+    # scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes
+    clang libclang-rt-14-dev
   )
 fi
 

@@ -55,6 +55,12 @@ OptimizerConfig::Schedule parse_schedule(const std::string& s) {
   throw Error(ErrorCode::kInvalidArgument, "unknown learning-rate schedule '" + s + "' (constant, cosine)");
 }
 
+void Backend::reduce_gradients(Communicator&) {
+  throw Error(ErrorCode::kUnsupported,
+              "data-parallel training on the " + name() + " backend is not implemented; use --device cpu",
+              {"trainer"});
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& kind, const ModelSpec& spec, const Hwc& input,
                                       const BackendConfig& config) {
   learning_rate_at(config.optimizer, 0);  // refuses a schedule without decay_steps before any work

@@ -25,6 +25,8 @@
 
 namespace stoker {
 
+class Communicator;
+
 enum class Precision {
   kFloat32,
   kMixedFloat16,   // fp16 compute, fp32 master weights, dynamic loss scaling
@@ -156,6 +158,11 @@ class Backend {
   // Optimizer step on the accumulated gradients (unscaled by the loss scale); false when the
   // gradients were not finite and the step was skipped.
   virtual bool apply_gradients() = 0;
+  // Data parallel (trainer/distributed.h): replaces the accumulated gradients by their sum over
+  // all ranks; runs between the last forward_backward() and apply_gradients(). CPU: the host
+  // buffers go to comm.all_reduce_sum in place. CUDA: comm.all_reduce_sum_device (NCCL) on the
+  // backend's stream, or, for a host-only communicator, through a host copy. Default: kUnsupported.
+  virtual void reduce_gradients(Communicator& comm);
   // Replaces the learning rate, its schedule and the optimizer's hyper-parameters for the updates
   // that follow (the update count and the optimizer state are kept); the kind must not change.
   virtual void set_optimizer(const OptimizerConfig& o) = 0;

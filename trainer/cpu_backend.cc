@@ -18,6 +18,7 @@
 #include "pipeline/error.h"
 #include "pipeline/rng.h"
 #include "trainer/cpu_blas.h"
+#include "trainer/distributed.h"
 #include "trainer/kernels_math.h"
 #include "trainer/planner.h"
 
@@ -112,6 +113,10 @@ class CpuBackend final : public Backend {
 
   StepStats evaluate(const BatchView& b, std::int64_t begin, std::int64_t count) override {
     return run(b, begin, count, /*train=*/false, 0.f, 0);
+  }
+
+  void reduce_gradients(Communicator& comm) override {
+    for (auto& g : grads_) comm.all_reduce_sum(g.data(), g.size());
   }
 
   bool apply_gradients() override {

@@ -29,6 +29,7 @@
 #include "trainer/backend.h"
 #include "device/cuda_check.h"
 #include "trainer/cuda_kernels.h"
+#include "trainer/distributed.h"
 #include "trainer/planner.h"
 
 namespace stoker {
@@ -253,6 +254,18 @@ class CudaBackend final : public Backend {
   }
 
   void set_optimizer(const OptimizerConfig& o) override { cfg_.optimizer = o; }
+
+  // Data parallel: NCCL on stream_ when the communicator has it; otherwise the flat fp32 gradient
+  // goes through host memory to the MPI all-reduce and back (2 x 4 bytes per parameter a step).
+  void reduce_gradients(Communicator& comm) override {
+    if (comm.all_reduce_sum_device(g_.get<float>(), static_cast<std::size_t>(ptotal_), stream_)) return;
+    std::vector<float> flat(static_cast<std::size_t>(ptotal_));
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(flat.data(), g_.get(), flat.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    comm.all_reduce_sum(flat.data(), flat.size());
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(g_.get(), flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
 
   std::vector<std::vector<float>> get_params() const override { return download(w_.get<float>(), 1.f); }
   std::vector<std::vector<float>> get_grads() const override { return download(g_.get<float>(), 1.f / scaler_.scale); }

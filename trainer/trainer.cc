@@ -28,6 +28,11 @@ std::size_t peak_rss() {
 Trainer::Trainer(ModelSpec spec, Hwc input, TrainerConfig config)
     : spec_(std::move(spec)), input_(input), config_(std::move(config)) {
   BackendConfig bc{config_.precision, config_.optimizer, config_.num_threads, config_.input_scale, config_.seed};
+  // CUDA under MPI: bind this rank to its device before the backend allocates, and all-reduce
+  // with NCCL (with_nccl returns the MPI communicator unchanged when built without NCCL).
+  if (config_.communicator && config_.backend != "cpu" && cuda_backend_available()) {
+    config_.communicator = with_nccl(config_.communicator);
+  }
   backend_ = make_backend(config_.backend, spec_, input_, bc);
   std::size_t available = config_.memory_limit;
   if (available == 0) available = backend_->memory_available();
@@ -129,18 +134,40 @@ StepReport Trainer::train_step(DeviceBatch& batch) {
 
 StepReport Trainer::step_on(const BatchView& v, const std::function<void()>& after_update) {
   StepReport r;
-  if (v.n == 0) {
+  Communicator* comm = config_.communicator.get();
+  std::int64_t global_n = v.n;
+  if (comm) {
+    if (!weights_synced_) {
+      std::vector<std::vector<float>> params = backend_->get_params();
+      for (auto& p : params) comm->broadcast(p.data(), p.size(), 0);
+      backend_->set_params(params);
+      weights_synced_ = true;
+    }
+    comm->all_reduce_sum(&global_n, 1);
+  }
+  if (global_n == 0) {
     if (after_update) after_update();
     return r;
   }
-  const std::int64_t micro = std::min(v.n, plan_.micro_batch);
-  backend_->reserve(micro);
   backend_->zero_grads();
   StepStats st;
-  const float weight = 1.f / static_cast<float>(v.n);
-  // Micro-batches are slices [b, b + micro) of the one batch: on the device, in place.
-  for (std::int64_t b = 0; b < v.n; b += micro) {
-    st += backend_->forward_backward(v, b, std::min(micro, v.n - b), weight, static_cast<std::uint64_t>(step_));
+  // Each sample weighs 1 / (global batch): the ranks' summed gradients are the full batch's mean.
+  const float weight = 1.f / static_cast<float>(global_n);
+  if (v.n > 0) {
+    const std::int64_t micro = std::min(v.n, plan_.micro_batch);
+    backend_->reserve(micro);
+    // Micro-batches are slices [b, b + micro) of the one batch: on the device, in place.
+    for (std::int64_t b = 0; b < v.n; b += micro) {
+      st += backend_->forward_backward(v, b, std::min(micro, v.n - b), weight, static_cast<std::uint64_t>(step_));
+    }
+  }
+  if (comm) {
+    backend_->reduce_gradients(*comm);
+    double sums[3] = {st.loss_sum, static_cast<double>(st.correct), static_cast<double>(st.count)};
+    comm->all_reduce_sum(sums, 3);
+    st.loss_sum = sums[0];
+    st.correct = static_cast<std::int64_t>(sums[1]);
+    st.count = static_cast<std::int64_t>(sums[2]);
   }
   r.applied = backend_->apply_gradients();
   if (after_update) after_update();
@@ -152,6 +179,15 @@ StepReport Trainer::step_on(const BatchView& v, const std::function<void()>& aft
   r.accuracy = static_cast<double>(st.correct) / static_cast<double>(st.count);
   r.loss_scale = backend_->loss_scaler().scale;
   return r;
+}
+
+bool Trainer::every_rank_has_a_batch(bool have) {
+  if (!config_.communicator) return have;
+  // A step is global: when any rank's data has ended, every rank ends the epoch here (with equal
+  // shards they end together), instead of the others waiting in a collective forever.
+  std::int64_t ended = have ? 0 : 1;
+  config_.communicator->all_reduce_sum(&ended, 1);
+  return ended == 0;
 }
 
 EpochReport Trainer::epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options,
@@ -185,9 +221,14 @@ EpochReport Trainer::epoch_loop(const std::function<bool(StepReport&, double&)>&
     pos.loss_sum += s.loss * static_cast<double>(s.samples);
     pos.correct += s.accuracy * static_cast<double>(s.samples);
     if (options.on_step) options.on_step(s);
-    if (options.stop && options.stop->load()) {
-      rep.stopped = true;
-      break;
+    if (options.stop) {
+      // Data parallel: stop together (Ctrl-C reaches the ranks at different steps).
+      std::int64_t stop = options.stop->load() ? 1 : 0;
+      if (config_.communicator) config_.communicator->all_reduce_sum(&stop, 1);
+      if (stop) {
+        rep.stopped = true;
+        break;
+      }
     }
     if (checkpoints && options.checkpoint_every > 0 && step_ % options.checkpoint_every == 0) checkpoint();
   }
@@ -224,7 +265,7 @@ EpochReport Trainer::epoch_on(Iterator& it, const FitOptions& options, const Fit
         bool more;
         {
           TraceSpan span(trace, "wait", "wait: input batch");
-          more = it.next(batch);
+          more = every_rank_has_a_batch(it.next(batch));
         }
         waited = seconds_since(tw);
         if (more) {
@@ -234,7 +275,12 @@ EpochReport Trainer::epoch_on(Iterator& it, const FitOptions& options, const Fit
         return more;
       },
       options, start, state);
-  rep.peak_pipeline_bytes = it.stats().peak_bytes;
+  // The pipeline's figures: its peak bytes, and what the skip policy dropped (counted since the
+  // iterator began).
+  PipelineStats ps = it.stats();
+  rep.peak_pipeline_bytes = ps.peak_bytes;
+  rep.skipped_elements = ps.skipped;
+  if (ps.skipped > 0) rep.skipped_errors = std::move(ps.first_errors);
   return rep;
 }
 
@@ -245,16 +291,18 @@ EpochReport Trainer::epoch_on(DeviceFeeder& feeder, const FitOptions& options, c
       [&](StepReport& s, double& waited) {
         const auto tw = Clock::now();
         std::optional<DeviceBatch> b;
+        bool more;
         {
           TraceSpan span(trace, "wait", "wait: input batch");
           b = feeder.next();
+          more = every_rank_has_a_batch(b.has_value());
         }
         waited = seconds_since(tw);
-        if (b) {
+        if (more) {
           TraceSpan span(trace, "step", "train step");
           s = train_step(*b);
         }
-        return b.has_value();
+        return more;
       },
       options, start, state);
   // The GPU idle time is measured by events on the backend's stream: exact once it is drained,
@@ -406,6 +454,7 @@ std::string EpochReport::to_string() const {
   os.precision(1);
   os << " | " << seconds << " s, " << samples_per_s << " samples/s, stall " << stall_pct << "%";
   if (skipped_steps) os << ", " << skipped_steps << " steps skipped";
+  if (skipped_elements) os << ", " << skipped_elements << " bad elements skipped";
   os << ", peak rss " << (peak_rss_bytes >> 20) << " MiB";
   if (feeder) os << " | " << feeder->to_string();
   if (stopped) os << " (stopped)";

@@ -24,6 +24,7 @@
 #include "pipeline/dataset.h"
 #include "trainer/backend.h"
 #include "trainer/checkpoint.h"
+#include "trainer/distributed.h"
 #include "trainer/model_spec.h"
 #include "trainer/planner.h"
 
@@ -46,6 +47,9 @@ struct TrainerConfig {
   // planner reserves this many batches of float32 images + int64 labels (the widest a batch
   // holds), so a batch that fits with its feeder buffers is what gets planned.
   int device_batch_buffers = 0;
+  // Data parallel (distributed.h): every step sums batch sizes, gradients and step stats over the
+  // ranks; rank 0's weights are broadcast before the first step. Null: this process alone.
+  std::shared_ptr<Communicator> communicator;
 };
 
 struct StepReport {
@@ -73,6 +77,10 @@ struct EpochReport {
   std::optional<EvalReport> validation;
   std::size_t peak_backend_bytes = 0, peak_pipeline_bytes = 0, peak_rss_bytes = 0;
   std::optional<FeederStats> feeder;  // epochs fed by a DeviceFeeder: copy GB/s, GPU idle (stall)
+  // Elements the pipeline dropped under ErrorPolicy::kSkip (bad input) and the first messages
+  // (Iterator::stats(): skipped, first_errors; fit(Iterator&): counted since the iterator began).
+  std::uint64_t skipped_elements = 0;
+  std::vector<std::string> skipped_errors;
   bool stopped = false;
   std::string to_string() const;
 };
@@ -126,7 +134,8 @@ class Trainer {
   void set_optimizer(const OptimizerConfig& o);
   // One epoch from a DeviceFeeder (see FitOptions::device_feeder); rep.feeder holds its stats.
   EpochReport fit_epoch(DeviceFeeder& feeder, const FitOptions& options = {}, int epoch = 0);
-  // One optimizer step on one batch.
+  // One optimizer step on one batch. With a communicator: one global step over every rank's batch
+  // (all ranks must call it the same number of times); the report holds the global loss and counts.
   StepReport train_step(const Element& batch);
   // One step on a device batch: waits for its copy on backend().stream() (no host wait), reads
   // micro-batches as slices of it in place, and releases it on that stream once the update is
@@ -151,6 +160,8 @@ class Trainer {
   const Hwc& input() const { return input_; }
   const MemoryPlan& plan() const { return plan_; }
   Backend& backend() { return *backend_; }
+  // Data parallel: the communicator steps run over (nccl on the CUDA backend when built with it).
+  const Communicator* communicator() const { return config_.communicator.get(); }
   std::int64_t steps() const { return step_; }
 
  private:
@@ -171,6 +182,8 @@ class Trainer {
   EpochReport epoch_on(Iterator& it, const FitOptions& options, const FitPosition& start, const SavedState& state);
   EpochReport epoch_on(DeviceFeeder& feeder, const FitOptions& options, const FitPosition& start,
                        const SavedState& state);
+  // Data parallel: whether every rank has a batch for this step (an all-reduce); alone: `have`.
+  bool every_rank_has_a_batch(bool have);
   // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
   void end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out);
 
@@ -181,6 +194,7 @@ class Trainer {
   MemoryPlan plan_;
   std::int64_t step_ = 0;
   std::size_t peak_backend_ = 0;
+  bool weights_synced_ = false;  // data parallel: rank 0's weights broadcast to all
 };
 
 // The weights file format: "STKWGT02" (magic + format version), the model text, the input shape,

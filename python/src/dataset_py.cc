@@ -130,27 +130,14 @@ void bind_dataset(nb::module_& m) {
       .def(
           "shard",
           [](const Dataset& ds, std::int64_t num_shards, std::int64_t index, bool equal) {
-            Dataset shard = ds.shard(num_shards, index);
-            if (!equal) return shard;
-            // Equal shards: every shard is cut to the length of the shortest one, so every rank
-            // of a data-parallel job gets the same number of elements (and batches) per epoch.
-            // Drops at most the difference (for an HDF5 source: at most one block per shard).
-            std::int64_t shortest = -1;
-            for (std::int64_t i = 0; i < num_shards; ++i) {
-              const std::int64_t n = ds.shard(num_shards, i).cardinality();
-              if (n < 0) {
-                throw Error(ErrorCode::kInvalidArgument,
-                            "shard(equal=True) needs a dataset of known, finite length; shard before repeat() "
-                            "and filter()");
-              }
-              shortest = shortest < 0 ? n : std::min(shortest, n);
-            }
-            return shard.take(shortest);
+            return ds.shard(num_shards, index, equal);  // the rule: pipeline/dataset.h
           },
           nb::arg("num_shards"), nb::arg("index"), nb::arg("equal") = false,
           "Elements of shard `index` of `num_shards` (an HDF5 source reads only its own blocks).\n"
-          "equal=True: every shard is cut to the shortest shard's length, so all ranks get the same\n"
-          "number of elements per epoch (the rows beyond it are dropped).")
+          "equal=True: every shard yields the same number of elements per epoch, so all ranks run the\n"
+          "same steps; elements are dropped, never repeated: floor(total / num_shards) each (at most\n"
+          "num_shards - 1 dropped, any length, even unknown); an HDF5 source keeps reading only its\n"
+          "blocks and every shard yields the shortest shard's count (at most one block dropped each).")
       .def(
           "cache",
           [](const Dataset& ds, std::optional<std::string> path) { return path ? ds.cache(*path) : ds.cache(); },

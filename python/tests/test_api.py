@@ -38,6 +38,17 @@ def test_batch_take_skip_shard_repeat(h5_file):
     assert sum(len(s) for s in shards) == 100
 
 
+def test_equal_shards_drop_at_most_num_shards_minus_one(h5_file):
+    # Row-wise (range and a mapped dataset): floor(10 / 3) = 3 each, element 9 dropped.
+    for ds in (stoker.range(10), stoker.range(10).map(lambda *t: t)):
+        shards = [[int(e[0]) for e in collect(ds.shard(3, i, equal=True))] for i in range(3)]
+        assert shards == [[0, 3, 6], [1, 4, 7], [2, 5, 8]]
+    # HDF5 reads only its own blocks; every shard yields the shortest shard's count.
+    ds = stoker.hdf5(h5_file, labels="/train/labels")
+    sizes = [len(collect(ds.shard(3, i, equal=True))) for i in range(3)]
+    assert len(set(sizes)) == 1 and sizes[0] == min(len(collect(ds.shard(3, i))) for i in range(3))
+
+
 def test_range_shuffle_is_a_seeded_permutation():
     ds = stoker.range(50).shuffle(16, seed=3)
     a = [int(e[0]) for e in collect(ds)]

@@ -92,6 +92,18 @@ TEST_F(JsonReport, InspectHdf5AndFolder) {
   EXPECT_EQ(j.at("sample_images")[0].at("height").get<int>(), 8);
 }
 
+TEST_F(JsonReport, InspectSeveralHdf5FilesListsEach) {
+  ASSERT_EQ(run_cli({"make-dataset", path("a.h5"), "--n", "20", "--size", "8", "--classes", "2"}).rc, 0);
+  ASSERT_EQ(run_cli({"make-dataset", path("b.h5"), "--n", "30", "--size", "8", "--classes", "2"}).rc, 0);
+  CliResult r = run_cli({"inspect", path("*.h5"), "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("kind"), "hdf5 files");
+  ASSERT_EQ(j.at("files").size(), 2u);
+  EXPECT_EQ(j.at("files")[0].at("path"), path("a.h5"));
+  EXPECT_EQ(j.at("files")[1].at("path"), path("b.h5"));
+}
+
 TEST_F(JsonReport, TrainLogLinesParse) {
   ASSERT_EQ(run_cli({"make-dataset", path("s.h5"), "--n", "64", "--test-n", "16", "--size", "8", "--classes", "2"}).rc, 0);
   CliResult r = run_cli({"train", "--data", path("s.h5"), "--val-images", "/test/images", "--val-labels", "/test/labels",

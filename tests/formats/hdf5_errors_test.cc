@@ -2,7 +2,10 @@
 // file and dataset (and rows), never a crash; ErrorPolicy::kSkip drops only the bad chunk's rows.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "formats/hdf5_common.h"
@@ -199,6 +202,123 @@ TEST(Hdf5Errors, CorruptChunkIsDataLossNamingFileDatasetAndRows) {
       }
     }
   }
+}
+
+// Found by fuzzing (tests/fuzz/hdf5_reader_fuzz.cc): a 7 KB file whose chunk index gives a chunk
+// ~4 GB of stored bytes made the raw-chunk reader allocate that much. The index is a v1 B-tree
+// (the writer's default format): each key is u32 chunk size, u32 filter mask, (rank + 1) u64
+// offsets, followed by the child's address; the key before chunk 0's address is patched.
+TEST(Hdf5Errors, AChunkIndexClaimingMoreBytesThanTheFileIsDataLoss) {
+  TempDir dir;
+  const std::string path = dir.file("index.h5");
+  {
+    Hdf5Writer w(path);
+    w.write("/d", make_rows<std::uint8_t>(40, Shape{4}, [](std::int64_t i) { return i; }),
+            {.chunk_rows = 10, .deflate_level = 4});
+    w.write("/labels", make_rows<std::int64_t>(40, Shape{}, [](std::int64_t i) { return i; }), {.chunk_rows = 10});
+  }
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  {
+    detail::Hdf5Lock lock;
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/d", H5P_DEFAULT);
+    hsize_t offset[2] = {0, 0};
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info_by_coord(d, offset, &mask, &addr, &size), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  const std::size_t key = 4 + 4 + 8 * 3;  // size, mask, offsets of rank 2 + 1
+  std::size_t at = 0;
+  for (std::size_t i = key; i + 8 <= bytes.size() && !at; ++i) {
+    std::uint64_t v = 0, s = 0;
+    std::memcpy(&v, &bytes[i], 8);
+    std::memcpy(&s, &bytes[i - key], 4);
+    if (v == addr && s == size) at = i - key;
+  }
+  ASSERT_GT(at, 0u) << "chunk 0's B-tree key not found";
+  const std::uint32_t huge = 0xF0000000u;  // 4 GB
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(reinterpret_cast<const char*>(&huge), 4);
+  f.close();
+
+  Iterator it = hdf5(path, {"/d", "/labels"}, {.block_rows = 40}).iterator({.num_threads = 1});
+  std::vector<std::int64_t> got;
+  int errors = 0;
+  for (;;) {
+    try {
+      auto e = it.next();
+      if (!e) break;
+      got.push_back((*e)[1].item<std::int64_t>());
+    } catch (const Error& e) {
+      ++errors;
+      EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
+      for (std::string n : {path, std::string("/d"), std::string("corrupt chunk index")}) {
+        EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+      }
+    }
+  }
+  EXPECT_EQ(errors, 1);
+  EXPECT_EQ(got.size(), 30u);  // the other three chunks still read
+}
+
+// Found by fuzzing: a few-KB sparse file (chunked, nothing written) declaring 1e16 rows. Counting
+// its rows listed every block (1e10 of them, 80 GB) and so did starting an iterator; now the
+// count is arithmetic and the iterator is refused, naming the file and the budget.
+TEST(Hdf5Errors, ASparseFileWithBillionsOfBlocksIsCountedAndRefusedNotListed) {
+  TempDir dir;
+  const std::string path = dir.file("sparse.h5");
+  const hsize_t rows = 10'000'000'000'000'000ULL;
+  {
+    detail::Hdf5Lock lock;
+    hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {rows, 4}, chunk[2] = {1024, 4};
+    hid_t space = H5Screate_simple(2, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, "/images", H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+  }
+  ASSERT_LT(std::filesystem::file_size(path), 1u << 16);
+  Dataset ds = hdf5(path, {"/images"});
+  EXPECT_EQ(ds.cardinality(), static_cast<std::int64_t>(rows));
+  EXPECT_EQ(ds.shard(3, 2).cardinality() + ds.shard(3, 0).cardinality() + ds.shard(3, 1).cardinality(),
+            static_cast<std::int64_t>(rows));
+  expect_error([&] { ds.iterator({.num_threads = 1, .memory_budget = 64 << 20}); }, ErrorCode::kOutOfMemory,
+               {path, "blocks", std::to_string(64 << 20)});
+}
+
+// Found by fuzzing: a dataset header whose chunk is larger than a fixed dimension ([3,4,9731] for
+// dims [12,4,3]; H5Dcreate never writes one) made libhdf5's H5Dread read past its chunk buffer.
+// The layout message (v3, chunked) holds the chunk dims as u32s followed by the element size.
+TEST(Hdf5Errors, AChunkLargerThanAFixedDimensionIsRefusedWhenOpened) {
+  TempDir dir;
+  const std::string path = dir.file("chunk.h5");
+  {
+    Hdf5Writer w(path);
+    w.write("/images", make_rows<std::uint8_t>(12, Shape{4, 3}, [](std::int64_t i) { return i; }),
+            {.chunk_rows = 3, .fletcher32 = true});
+  }
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  const std::uint32_t want[4] = {3, 4, 3, 1};  // chunk dims, then the element size
+  std::size_t at = 0;
+  for (std::size_t i = 0; i + sizeof want <= bytes.size() && !at; ++i) {
+    if (std::memcmp(&bytes[i], want, sizeof want) == 0) at = i;
+  }
+  ASSERT_GT(at, 0u) << "layout message not found";
+  const std::uint32_t wide = 9731;
+  f.seekp(static_cast<std::streamoff>(at + 8));
+  f.write(reinterpret_cast<const char*>(&wide), 4);
+  f.close();
+  expect_error([&] { hdf5(path, {"/images"}); }, ErrorCode::kDataLoss, {path, "/images", "[3,4,9731]", "[", "corrupt"});
 }
 
 TEST(Hdf5Errors, SkipPolicyDropsOnlyTheBadChunkAndCountsItsRows) {

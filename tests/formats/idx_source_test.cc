@@ -141,6 +141,35 @@ TEST_F(IdxSource, TruncationNamesFileAndRecord) {
   EXPECT_FALSE(it.next().has_value());  // ends after the error instead of reading garbage
 }
 
+// Found by fuzzing (tests/fuzz/idx_reader_fuzz.cc): a 24-byte file whose header claims
+// 50000 x 50000 images made the first next() allocate 2.5 GB. Refused when the dataset is made.
+TEST_F(IdxSource, ImagesLargerThanTheFileCanHoldAreRefusedBeforeAllocating) {
+  auto header = images_file(1, 0, 0);
+  header.resize(8);  // magic and count; then 50000 x 50000 and a few bytes of "data"
+  for (auto v : {be32(50000), be32(50000), be32(0x01020304)}) header.insert(header.end(), v.begin(), v.end());
+  for (bool gz : {false, true}) {
+    const std::string images = gz ? write_gz("big.gz", header) : write_raw("big", header);
+    try {
+      idx(images, write_raw("l", labels_file(1)));
+      ADD_FAILURE() << "accepted 50000 x 50000 images in a " << header.size() << "-byte file";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
+      EXPECT_EQ(e.context().source, images);
+      EXPECT_NE(std::string(e.what()).find("50000 x 50000"), std::string::npos) << e.what();
+    }
+  }
+  // The bound is the file's capacity, not a fixed size: a gzip'd file of highly compressible
+  // images larger than the file itself still reads.
+  auto big = images_file(2, 100, 100);
+  std::fill(big.begin() + 16, big.end(), 7);
+  const std::string images = write_gz("ok.gz", big);
+  ASSERT_LT(fs::file_size(images), 100u * 100u);
+  auto it = idx(images, write_raw("l2", labels_file(2))).iterator({.num_threads = 1});
+  int n = 0;
+  while (it.next()) ++n;
+  EXPECT_EQ(n, 2);
+}
+
 TEST_F(IdxSource, MissingFileIsNotFound) {
   try {
     idx((dir_ / "nope").string(), write_raw("l", labels_file(1)));

@@ -202,7 +202,8 @@ TEST(JpegDecodeErrors, TruncatedFilesAreDataLossNamingTheFile) {
   TempDir dir;
   for (bool progressive : {false, true}) {
     auto jpeg = make_jpeg(48, 64, 3, {.progressive = progressive});
-    for (std::size_t keep : {std::size_t{2}, std::size_t{100}, jpeg.size() / 2, jpeg.size() - 2, jpeg.size() - 1}) {
+    // Cuts inside the header or the scan (a file lacking only EOI decodes: jpeg_missing_eoi_test).
+    for (std::size_t keep : {std::size_t{2}, std::size_t{100}, jpeg.size() / 2, jpeg.size() - 3}) {
       std::string path = dir / ("cut_" + std::to_string(progressive) + "_" + std::to_string(keep) + ".jpg");
       write_bytes(path, std::vector<std::uint8_t>(jpeg.begin(), jpeg.begin() + static_cast<long>(keep)));
       Error e = decode_error(path);
@@ -374,7 +375,7 @@ TEST(JpegWindowDecode, MatchesTheFullDecodeOverTheWindow) {
 TEST(JpegWindowDecode, TruncationBelowTheWindowIsStillAnError) {
   for (bool progressive : {false, true}) {
     auto jpeg = make_jpeg(96, 64, 3, {.progressive = progressive});
-    for (std::size_t keep : {jpeg.size() * 9 / 10, jpeg.size() - 2}) {
+    for (std::size_t keep : {jpeg.size() * 9 / 10, jpeg.size() - 3}) {
       std::vector<std::uint8_t> cut(jpeg.begin(), jpeg.begin() + static_cast<long>(keep));
       detail::JpegWindow win{0, 0, 16, 8};
       detail::ByteBuffer buf;

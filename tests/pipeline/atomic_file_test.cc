@@ -22,18 +22,13 @@ using testing::count_files;
 using testing::file_bytes;
 using testing::FileSizeLimit;
 
-class AtomicFileTest : public ::testing::Test {
+class AtomicFileTest : public testing::TestFolder {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("stoker_atomic_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TestFolder::SetUp();
     path_ = (dir_ / "out.bin").string();
     std::ofstream(path_, std::ios::binary) << "old contents";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
   std::string path_;
 };
 

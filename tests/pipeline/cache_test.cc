@@ -178,6 +178,15 @@ TEST_F(CacheFile, ACacheOfOtherInputIsRebuilt) {
   EXPECT_EQ(files_in_dir(), 1u);
 }
 
+// shard(n, i, equal) keeps other elements than shard(n, i): its cache is another cache.
+TEST_F(CacheFile, AnEqualShardIsNotTheUnequalShardsCache) {
+  // A generator (unknown size) so both take the row-wise stage: 7 elements, shard 0 of 2.
+  auto make = [this](bool equal) { return testing::ints(7).shard(2, 0, equal).cache(path_of_test()); };
+  EXPECT_EQ(collect(make(false)).out.size(), 4u);  // 0 2 4 6
+  EXPECT_EQ(collect(make(true)).out.size(), 3u) << "equal: 0 2 4 (6's group is incomplete)";
+  EXPECT_EQ(collect(make(false)).out.size(), 4u);
+}
+
 // Under ErrorPolicy::kSkip a bad element is dropped and the pass goes on: such a pass lacks
 // elements and must not become the cache.
 TEST_F(CacheFile, APassWithSkippedElementsIsNotPublished) {

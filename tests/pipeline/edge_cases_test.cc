@@ -82,6 +82,19 @@ std::vector<StageCase> stage_cases() {
          for (std::size_t i = 1; i < in.size(); i += 3) out.push_back({in[i]});
          return out;
        }},
+      // Equal shards keep an element only when its whole group of 3 exists (dataset.h).
+      {"shard_equal_1", [](Dataset d, auto&) { return d.shard(3, 1, true); },
+       [](const Values& in) {
+         std::vector<Values> out;
+         for (std::size_t g = 0; g + 3 <= in.size(); g += 3) out.push_back({in[g + 1]});
+         return out;
+       }},
+      {"shard_equal_2", [](Dataset d, auto&) { return d.shard(3, 2, true); },
+       [](const Values& in) {
+         std::vector<Values> out;
+         for (std::size_t g = 0; g + 3 <= in.size(); g += 3) out.push_back({in[g + 2]});
+         return out;
+       }},
   };
 }
 

@@ -2,7 +2,9 @@
 // and reading a file's bytes to compare before and after.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -11,6 +13,19 @@
 #include <string>
 
 namespace stoker::testing {
+
+// A fixture with a fresh folder per test (dir_), named after the test, removed afterwards.
+class TestFolder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("stoker_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
 
 // Lowers this process's RLIMIT_FSIZE with SIGXFSZ ignored, so a write() past `bytes` fails with
 // EFBIG as it would with ENOSPC on a full disk; restores both on destruction. Affects every

@@ -2,6 +2,7 @@
 // partial batch, shard before shuffle, cache then shuffle, take/skip arithmetic.
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <set>
 
 #include "tests/pipeline/test_util.h"
@@ -165,6 +166,37 @@ TEST(ShardSemantics, ShardBeforeShuffleGivesDisjointCompleteShards) {
   }
   EXPECT_THROW(Dataset::range(3).shard(2, 2), Error);
   EXPECT_THROW(Dataset::range(3).shard(0, 0), Error);
+}
+
+TEST(ShardSemantics, EqualShardsEachYieldFloorOfTotalOverNumShards) {
+  struct Source {
+    const char* name;
+    std::function<Dataset(std::int64_t)> make;
+  };
+  const Source sources[] = {
+      {"pushdown (range)", [](std::int64_t n) { return Dataset::range(n); }},
+      {"known size, no pushdown", [](std::int64_t n) { return Dataset::range(n).map([](Element e) { return e; }); }},
+      {"unknown size", [](std::int64_t n) { return testing::ints(n); }},
+  };
+  for (const Source& src : sources) {
+    for (std::int64_t total : {0, 1, 2, 3, 5, 10, 103}) {
+      for (std::int64_t num : {1, 2, 3, 4, 7}) {
+        SCOPED_TRACE(std::string(src.name) + " total " + std::to_string(total) + " shards " + std::to_string(num));
+        Values all;
+        for (std::int64_t i = 0; i < num; ++i) {
+          Dataset s = src.make(total).shard(num, i, true);
+          const Values got = concat(collect(s).out);
+          EXPECT_EQ(static_cast<std::int64_t>(got.size()), total / num) << "shard " << i;
+          if (s.cardinality() != kUnknownCardinality) EXPECT_EQ(s.cardinality(), total / num);
+          all = concat({all, got});
+        }
+        // Disjoint, and only the last total % num elements are dropped.
+        EXPECT_EQ(sorted(all), range_values(total / num * num));
+      }
+    }
+  }
+  // Repeated: every epoch of every shard is equal.
+  EXPECT_EQ(concat(collect(testing::ints(7).shard(2, 1, true).repeat(2)).out), (Values{1, 3, 5, 1, 3, 5}));
 }
 
 TEST(CacheSemantics, CacheThenShuffleReadsOnceAndReshufflesEachEpoch) {

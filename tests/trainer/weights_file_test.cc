@@ -18,16 +18,12 @@ using testing::count_files;
 using testing::file_bytes;
 using testing::FileSizeLimit;
 
-class WeightsFile : public ::testing::Test {
+class WeightsFile : public testing::TestFolder {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("stoker_weights_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TestFolder::SetUp();
     path_ = (dir_ / "w.stkw").string();
   }
-  void TearDown() override { fs::remove_all(dir_); }
   Error load_error(Trainer& t) {
     try {
       t.load_weights(path_);
@@ -42,7 +38,6 @@ class WeightsFile : public ::testing::Test {
     f.seekp(static_cast<std::streamoff>(at));
     f.write(&c, 1);
   }
-  fs::path dir_;
   std::string path_;
   ModelSpec spec_ = ModelSpec::parse("flatten dense(4)");
 };
