@@ -222,7 +222,10 @@ int train_command(const Args& args) {
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");
-  if (fo.resume) {
+  if (fo.resume && fo.resume->epoch >= epochs) {
+    std::printf("resumed from %s: all %d epochs were done (step %lld); nothing left to train\n",
+                checkpoint.resume.c_str(), epochs, static_cast<long long>(trainer.steps()));
+  } else if (fo.resume) {
     std::printf("resumed from %s: epoch %d, %lld batches in, step %lld\n", checkpoint.resume.c_str(), fo.resume->epoch + 1,
                 static_cast<long long>(fo.resume->batches), static_cast<long long>(trainer.steps()));
   }
