@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_source.h"
+#include "cli/json_report.h"
 #include "cli/on_error.h"
 #include "pipeline/error.h"
 
@@ -78,8 +79,11 @@ int bench_command(const Args& args) {
   const int threads = static_cast<int>(args.get_count("threads", 0, true, kMaxThreads));
   const std::size_t budget = args.get_bytes("memory-budget", std::size_t{512} << 20);
   if (budget < (std::size_t{1} << 20)) throw UsageError("--memory-budget must be at least 1M");
+  const bool json = args.get_bool("json");
+  const std::string trace_path = args.get("trace", "");
   const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
+  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (consumer)");
 
   LabeledData data = open_labeled(spec);
   check_batch_fits(data, batch, budget);
@@ -87,14 +91,17 @@ int bench_command(const Args& args) {
   if (epochs > 1) ds = ds.repeat(epochs);
   if (limit > 0) ds = ds.take(limit);
   ds = ds.batch(batch).prefetch(2);
-  std::printf("data: %s\n", data.description.c_str());
-  std::printf("pipeline: %s%s -> batch(%lld) -> prefetch(2), memory budget %s, %s threads\n", data.kind.c_str(),
-              shuffle ? (" -> shuffle(" + std::to_string(shuffle) + ")").c_str() : "", static_cast<long long>(batch),
-              format_bytes(static_cast<double>(budget)).c_str(), threads > 0 ? std::to_string(threads).c_str() : "all");
-  std::fflush(stdout);
+  const std::string pipeline_text = data.kind + (shuffle ? " -> shuffle(" + std::to_string(shuffle) + ")" : "") +
+                                    " -> batch(" + std::to_string(batch) + ") -> prefetch(2)";
+  if (!json) {
+    std::printf("data: %s\n", data.description.c_str());
+    std::printf("pipeline: %s, memory budget %s, %s threads\n", pipeline_text.c_str(),
+                format_bytes(static_cast<double>(budget)).c_str(), threads > 0 ? std::to_string(threads).c_str() : "all");
+    std::fflush(stdout);
+  }
 
   Iterator it = ds.iterator({.num_threads = threads, .memory_budget = budget, .seed = 0, .error_policy = on_error,
-                             .max_logged_errors = 8});
+                             .max_logged_errors = 8, .trace = trace});
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t images = 0;
   double bytes = 0;
@@ -105,10 +112,30 @@ int bench_command(const Args& args) {
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const PipelineStats st = it.stats();
+  if (trace) finish_trace(*trace, trace_path, json);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
 
   const double seen = data.rows > 0 ? static_cast<double>(images) / static_cast<double>(data.rows) : 0;
+  if (json) {
+    nlohmann::ordered_json j = {
+        {"data", {{"path", spec.path}, {"kind", data.kind}, {"description", data.description}, {"rows", data.rows},
+                  {"height", data.height}, {"width", data.width}, {"channels", data.channels},
+                  {"dtype", dtype_name(data.image_dtype)}, {"disk_bytes", data.disk_bytes}}},
+        {"pipeline", {{"description", pipeline_text}, {"batch", batch}, {"epochs", epochs}, {"limit", limit},
+                      {"shuffle_buffer", shuffle}, {"threads", threads}, {"memory_budget", budget}}},
+        {"images", images},
+        {"seconds", s},
+        {"images_per_s", s > 0 ? static_cast<double>(images) / s : 0.0},
+        {"delivered_mb_per_s", s > 0 ? bytes / s / 1e6 : 0.0},
+        {"stats", to_json(st)},
+        {"bottleneck", bottleneck(st, s)},
+        {"peak_pipeline_bytes", st.peak_bytes},
+        {"peak_rss_bytes", static_cast<std::uint64_t>(ru.ru_maxrss) * 1024}};
+    if (data.disk_bytes > 0) j["disk_mb_per_s"] = s > 0 ? seen * static_cast<double>(data.disk_bytes) / s / 1e6 : 0.0;
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
   std::printf("\n%lld images in %.3f s: %.0f images/s, %.1f MB/s delivered (decoded batches)", static_cast<long long>(images),
               s, s > 0 ? static_cast<double>(images) / s : 0.0, s > 0 ? bytes / s / 1e6 : 0.0);
   if (data.disk_bytes > 0) {

@@ -437,6 +437,21 @@ std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {
   return std::max<std::size_t>(1, std::min<std::size_t>(fit, static_cast<std::size_t>(data.rows)));
 }
 
+std::shared_ptr<TraceRecorder> start_trace(const std::string& path, const std::string& thread_name) {
+  if (!std::ofstream(path, std::ios::trunc)) throw UsageError("--trace: cannot write " + path);
+  auto t = std::make_shared<TraceRecorder>();
+  t->name_thread(thread_name);
+  return t;
+}
+
+void finish_trace(const TraceRecorder& trace, const std::string& path, bool quiet) {
+  trace.write(path);
+  if (quiet) return;
+  std::printf("trace: %zu spans%s written to %s (open it in ui.perfetto.dev or chrome://tracing)\n", trace.num_spans(),
+              trace.dropped_spans() ? (" (" + std::to_string(trace.dropped_spans()) + " more dropped)").c_str() : "",
+              path.c_str());
+}
+
 std::string format_bytes(double bytes) { return MemoryBudget::format_bytes(bytes); }
 
 }  // namespace stoker::cli

@@ -82,4 +82,10 @@ std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget);
 
 std::string format_bytes(double bytes);  // "12.3 MiB"
 
+// A trace recorder for --trace PATH, with the calling thread's track named `thread_name`; a
+// UsageError when PATH cannot be written (checked now, not after the run).
+std::shared_ptr<TraceRecorder> start_trace(const std::string& path, const std::string& thread_name);
+// Writes the trace to `path` and prints where it went (to stdout unless `quiet`).
+void finish_trace(const TraceRecorder& trace, const std::string& path, bool quiet);
+
 }  // namespace stoker::cli

@@ -51,6 +51,10 @@ const std::vector<Command>& commands() {
        "  --seed N               weights, shuffle order, dropout (0)\n"
        "  --load FILE            start from these weights\n"
        "  --save FILE            write the weights at the end (and on Ctrl-C)\n"
+       "  --checkpoint FILE      write the whole training state (weights, optimizer, schedule, data\n"
+       "                         position) at each epoch end and on Ctrl-C, atomically\n"
+       "  --checkpoint-every N   also every N steps\n"
+       "  --resume FILE          continue exactly from a checkpoint (same flags; --threads may differ)\n"
        "pipeline:\n"
        "  --memory-budget BYTES  pipeline memory budget, e.g. 512M (1G)\n"
        "  --shuffle-buffer N     rows in the shuffle buffer (auto: a quarter of the budget)\n"
@@ -64,6 +68,8 @@ const std::vector<Command>& commands() {
        "output:\n"
        "  --log FILE.jsonl       one JSON object per epoch\n"
        "  --progress auto|bar|line  progress bar on a terminal, one line per epoch otherwise (auto)\n"
+       "  --trace FILE.json      write a Chrome trace (Perfetto, chrome://tracing): per thread, the\n"
+       "                         reads, decodes, batches, steps and every wait\n"
        "Ctrl-C stops after the current step (weights saved with --save), exit code 130.\n"
        "Data parallel: mpirun -np N stoker train ...: --batch per rank, each rank reads an equal\n"
        "shard, only rank 0 logs and saves (docs/distributed.md).\n\n"
@@ -84,7 +90,9 @@ const std::vector<Command>& commands() {
        "  --shuffle-buffer N     rows in the shuffle buffer; 0: no shuffle (0)\n"
        "  --threads N            worker threads (all cores)\n"
        "  --memory-budget BYTES  pipeline memory budget (512M)\n"
-       "  --on-error fail|skip   a bad element ends the run (fail) or is skipped and counted (fail)\n\n"
+       "  --on-error fail|skip   a bad element ends the run (fail) or is skipped and counted (fail)\n"
+       "  --json                 print the report as one JSON object\n"
+       "  --trace FILE.json      write a Chrome trace (Perfetto, chrome://tracing) of the run\n\n"
        "example:\n"
        "  stoker bench --data synth.h5 --batch 256 --threads 2\n",
        bench_command},
@@ -114,7 +122,8 @@ const std::vector<Command>& commands() {
        "PATH [flags]",
        "  PATH                   HDF5 file or image folder; a quoted glob or @list of HDF5 files\n"
        "                         prints one summary of all (rows summed, files that differ)\n"
-       "  --samples N            image folders: sizes of the first N images (5)\n\n"
+       "  --samples N            image folders: sizes of the first N images (5)\n"
+       "  --json                 print the description as one JSON object\n\n"
        "example:\n"
        "  stoker inspect fashion_mnist.h5\n",
        inspect_command},
@@ -168,7 +177,7 @@ int run(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   try {
-    Args parsed(cmd->name, std::vector<std::string>(args.begin() + 1, args.end()), {"gray", "shuffle-filter"});
+    Args parsed(cmd->name, std::vector<std::string>(args.begin() + 1, args.end()), {"gray", "shuffle-filter", "json"});
     if (parsed.help()) {
       std::printf("usage: stoker %s %s\n%s\n\n%s", cmd->name, cmd->usage, cmd->summary, cmd->help);
       return kExitOk;

@@ -1,43 +1,13 @@
 // Training progress display and JSON Lines log (see progress.h).
 #include "cli/progress.h"
 
-#include <cmath>
+#include <algorithm>
+
+#include "cli/json_report.h"
 
 namespace stoker::cli {
-namespace {
 
-std::string num(double x) {
-  if (!std::isfinite(x)) return "null";  // JSON has no NaN/Inf
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
-
-}  // namespace
-
-std::string epoch_json(const EpochReport& r) {
-  std::string s = "{\"epoch\":" + std::to_string(r.epoch + 1) + ",\"steps\":" + std::to_string(r.steps) +
-                  ",\"samples\":" + std::to_string(r.samples) + ",\"loss\":" + num(r.loss) +
-                  ",\"accuracy\":" + num(r.accuracy);
-  if (r.validation) {
-    s += ",\"val_loss\":" + num(r.validation->loss) + ",\"val_accuracy\":" + num(r.validation->accuracy) +
-         ",\"val_samples\":" + std::to_string(r.validation->samples);
-  }
-  s += ",\"seconds\":" + num(r.seconds) + ",\"samples_per_s\":" + num(r.samples_per_s) +
-       ",\"stall_pct\":" + num(r.stall_pct) + ",\"skipped_steps\":" + std::to_string(r.skipped_steps) +
-       ",\"skipped_elements\":" + std::to_string(r.skipped_elements) +
-       ",\"peak_pipeline_bytes\":" + std::to_string(r.peak_pipeline_bytes) +
-       ",\"peak_backend_bytes\":" + std::to_string(r.peak_backend_bytes) +
-       ",\"peak_rss_bytes\":" + std::to_string(r.peak_rss_bytes) + ",\"stopped\":" + (r.stopped ? "true" : "false");
-  if (r.feeder) {  // epochs fed by the device feeder: its copy rate and the GPU's idle time
-    s += ",\"feeder\":{\"host_mode\":" + std::string(r.feeder->host_mode ? "true" : "false") +
-         ",\"batches\":" + std::to_string(r.feeder->batches) + ",\"h2d_gbps\":" + num(r.feeder->h2d_gbps) +
-         ",\"input_stall_pct\":" + num(r.feeder->input_stall_pct) + ",\"gpu_idle_s\":" + num(r.feeder->gpu_idle_s) +
-         ",\"host_wait_s\":" + num(r.feeder->host_wait_s) + ",\"ring_wait_s\":" + num(r.feeder->ring_wait_s) + "}";
-  }
-  s += "}";
-  return s;
-}
+std::string epoch_json(const EpochReport& r) { return to_json(r).dump(); }
 
 TrainProgress::TrainProgress(bool bar, int epochs, std::int64_t steps_per_epoch, std::FILE* out, std::FILE* log)
     : bar_(bar), epochs_(epochs), steps_per_epoch_(steps_per_epoch), out_(out), log_(log) {}

@@ -18,6 +18,7 @@
 #include "cli/distributed_run.h"
 #include "cli/on_error.h"
 #include "cli/progress.h"
+#include "cli/train_checkpoint.h"
 #include "cli/storage.h"
 #include "device/pinned_ring.h"
 #include "pipeline/atomic_file.h"
@@ -89,9 +90,12 @@ int train_command(const Args& args) {
   const std::string log_path = args.get("log", "");
   const std::string progress = args.get_choice("progress", {"auto", "bar", "line"}, "auto");
   const std::string pinned = args.get_choice("pinned-ring", {"auto", "on", "off"}, "auto");
+  const CheckpointFlags checkpoint = checkpoint_flags(args);
+  const std::string trace_path = args.get("trace", "");
   const std::string feeder = args.get_choice("feeder", {"auto", "on", "off"}, "auto");
   const ErrorPolicy on_error = error_policy_from(args);
   args.reject_unknown();
+  std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (training)");
   if (!load.empty() && access(load.c_str(), R_OK) != 0) throw UsageError("--load: cannot read " + load);
   // No output may be an input (issue: `--log data.h5` truncated the dataset), nor each other.
   const std::vector<FlagPath> inputs{{"--data", spec.path}, {"--val-data", validate ? val_path : ""}, {"--load", load}};
@@ -185,6 +189,10 @@ int train_command(const Args& args) {
   fo.pipeline_options.max_logged_errors = 8;
   fo.stop = &g_stop;
   fo.save_on_stop = dist.root() ? save : "";
+  const std::string run_key = checkpoint_run_key(data, batch, shuffle_buffer, budget, optimizer);
+  if (!checkpoint.resume.empty()) fo.resume = resume_training(trainer, checkpoint, run_key);
+  if (dist.root()) enable_checkpoints(fo, trainer, checkpoint, run_key);  // rank 0 saves, as for --save
+  fo.pipeline_options.trace = trace;
 
   // Batches for the GPU are written straight into page-locked slots (a ring of 4: two queued in
   // prefetch, one being assembled, one training), so the backend's H2D copy runs at DMA speed.
@@ -214,6 +222,13 @@ int train_command(const Args& args) {
   std::printf("pipeline: memory budget %s, shuffle buffer %zu rows, %s threads\n",
               format_bytes(static_cast<double>(budget)).c_str(), shuffle_buffer,
               threads > 0 ? std::to_string(threads).c_str() : "all");
+  if (fo.resume && fo.resume->epoch >= epochs) {
+    std::printf("resumed from %s: all %d epochs were done (step %lld); nothing left to train\n",
+                checkpoint.resume.c_str(), epochs, static_cast<long long>(trainer.steps()));
+  } else if (fo.resume) {
+    std::printf("resumed from %s: epoch %d, %lld batches in, step %lld\n", checkpoint.resume.c_str(), fo.resume->epoch + 1,
+                static_cast<long long>(fo.resume->batches), static_cast<long long>(trainer.steps()));
+  }
   if (ring) {
     std::printf("batches: %zu %s slots of %s\n", ring->num_slots(), ring->pinned() ? "pinned" : "host (no CUDA device)",
                 format_bytes(static_cast<double>(ring->slot_bytes())).c_str());
@@ -226,7 +241,7 @@ int train_command(const Args& args) {
 
   std::unique_ptr<std::FILE, FileCloser> log;
   if (!log_path.empty() && dist.root()) {
-    log.reset(std::fopen(log_path.c_str(), "w"));
+    log.reset(std::fopen(log_path.c_str(), fo.resume ? "a" : "w"));  // a resumed run continues its log
     if (!log) throw UsageError("--log: cannot write " + log_path);
   }
   const bool bar = progress == "bar" || (progress == "auto" && isatty(fileno(stdout)));
@@ -240,6 +255,7 @@ int train_command(const Args& args) {
     reports = trainer.fit(train, fo);
   }
   const bool stopped = !reports.empty() && reports.back().stopped;
+  if (fo.pipeline_options.trace) finish_trace(*fo.pipeline_options.trace, trace_path, false);
   if (!save.empty() && !stopped && dist.root()) trainer.save_weights(save);
   if (dist.comm) print_weights_checksum(dist, trainer);
 
@@ -260,6 +276,7 @@ int train_command(const Args& args) {
   if (stopped) {
     std::printf("interrupted after %lld steps%s\n", static_cast<long long>(trainer.steps()),
                 save.empty() ? " (no --save given: weights not written)" : ("; weights saved to " + save).c_str());
+    if (!checkpoint.path.empty()) std::printf("checkpoint written to %s (continue with --resume %s)\n", checkpoint.path.c_str(), checkpoint.path.c_str());
   }
   if (!reports.empty()) {
     const EpochReport& last = reports.back();

@@ -318,7 +318,10 @@ class Hdf5Iterator final : public StageIterator {
       // the task drops it before signalling, so none outlives the iterator.
       detail::submit(rt_, [shared = shared_, p = p.get(), meta = file_meta, file = std::move(handle),
                            name = &n_->options_.name, rt = &rt_, counters = &counters_]() mutable {
-        detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
+        {  // the span ends before the stage can see the task done (and the Runtime go away)
+          TraceSpan span(rt->trace(), "read", "hdf5 block");
+          detail::read_hdf5_block(*meta, *file, p->block, *name, shared->stop, &rt->budget(), counters);
+        }
         file.reset();
         std::lock_guard lock(shared->mu);
         p->done = true;
@@ -330,6 +333,7 @@ class Hdf5Iterator final : public StageIterator {
 
   void take_ready() {
     std::uint64_t t0 = detail::now_ns();
+    TraceSpan span(rt_.trace(), "wait", "wait: hdf5 read");
     std::shared_ptr<Pending> p = window_.front();
     {
       std::unique_lock lock(shared_->mu);

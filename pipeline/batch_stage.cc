@@ -97,6 +97,7 @@ Error shape_error(const std::string& stage, std::int64_t record, const std::stri
 std::shared_ptr<std::byte> allocate_batch(Runtime& rt, StageCounters& counters, std::size_t bytes,
                                           const std::string& stage) {
   std::uint64_t t0 = detail::now_ns();
+  TraceSpan span(rt.trace(), "wait", "wait: batch memory");
   std::shared_ptr<std::byte> p = rt.batch_allocator().allocate(bytes, rt.cancelled());
   counters.blocked_output_ns.fetch_add(detail::now_ns() - t0, std::memory_order_relaxed);
   if (!p) throw Error(ErrorCode::kCancelled, "iterator destroyed while waiting for batch memory", {stage});
@@ -109,6 +110,7 @@ class BatchIterator final : public StageIterator {
       : StageIterator(ctx, n), n_(n), input_(n->input_->make_iterator(ctx)) {}
 
   bool next(Element& out) override {
+    TraceSpan span(rt_.trace(), "batch", "batch");
     if (bulk_ == Bulk::kUnknown) bulk_ = input_ && input_->bulk_layout(&bulk_dtypes_, &bulk_shapes_) ? Bulk::kYes : Bulk::kNo;
     if (bulk_ == Bulk::kYes) return next_bulk(out);
     Element e;
@@ -252,6 +254,7 @@ class PaddedBatchIterator final : public StageIterator {
       : StageIterator(ctx, n), n_(n), input_(n->input_->make_iterator(ctx)) {}
 
   bool next(Element& out) override {
+    TraceSpan span(rt_.trace(), "batch", "padded_batch");
     Element e;
     while (static_cast<std::int64_t>(held_.size()) < n_->size_ && input_) {
       if (!input_->next(e)) {

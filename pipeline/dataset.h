@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -104,6 +105,10 @@ class Dataset {
   Dataset shard(std::int64_t num_shards, std::int64_t index, bool equal = false) const;
 
   Iterator iterator(Options options = {}) const;
+  // An iterator that continues where the one that saved `state` (Iterator::save) stopped: it
+  // yields exactly what that one would have yielded next. Throws kInvalidArgument for state from
+  // another pipeline or seed, kDataLoss for bytes that are not a saved state.
+  Iterator iterator(Options options, std::string_view state) const;
   std::int64_t cardinality() const { return node_->cardinality(); }
   const NodePtr& node() const { return node_; }
 

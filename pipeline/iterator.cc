@@ -14,7 +14,9 @@ Iterator Dataset::iterator(Options options) const {
 }
 
 Iterator::Iterator(std::shared_ptr<Runtime> runtime, NodePtr graph, std::unique_ptr<IteratorNode> root)
-    : runtime_(std::move(runtime)), graph_(std::move(graph)), root_(std::move(root)) {}
+    : runtime_(std::move(runtime)), graph_(std::move(graph)), root_(std::move(root)) {
+  if (runtime_) stages_hash_ = created_stages_hash();
+}
 
 Iterator::Iterator(Iterator&& o) noexcept = default;
 
@@ -24,6 +26,8 @@ Iterator& Iterator::operator=(Iterator&& o) noexcept {
     runtime_ = std::move(o.runtime_);
     graph_ = std::move(o.graph_);
     root_ = std::move(o.root_);
+    delivered_ = o.delivered_;
+    stages_hash_ = o.stages_hash_;
   }
   return *this;
 }
@@ -37,7 +41,17 @@ void Iterator::reset() {
   runtime_.reset();
 }
 
-bool Iterator::next(Element& out) { return root_ && root_->next(out); }
+bool Iterator::next(Element& out) {
+  if (!root_) return false;
+  try {
+    const bool more = root_->next(out);
+    delivered_ += more;
+    return more;
+  } catch (...) {
+    ++delivered_;  // an error takes its element's place in the sequence
+    throw;
+  }
+}
 
 std::optional<Element> Iterator::next() {
   Element e;

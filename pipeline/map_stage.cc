@@ -37,6 +37,9 @@ class MapNode final : public DatasetNode {
            (options_.deterministic ? "" : ",unordered") + ")";
   }
   std::int64_t cardinality() const override { return input_->cardinality(); }
+  std::string cannot_restore() const override {
+    return options_.deterministic ? "" : "it runs with deterministic=false, so its output order depends on timing";
+  }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override;
 
   NodePtr input_;
@@ -223,6 +226,7 @@ class MapIterator final : public StageIterator {
   // waits for every task and the Iterator keeps the node graph alive.
   static void run_chunk(Chunk& c, const MapFn& fn, Runtime& rt, StageCounters& counters, std::uint64_t seed,
                         std::uint64_t epoch, const std::string& name, Shared& shared) {
+    TraceSpan span(rt.trace(), "map", name);
     std::uint64_t t0 = detail::now_ns();
     std::size_t mapped = 0;
     std::size_t bytes = 0;
@@ -254,6 +258,7 @@ class MapIterator final : public StageIterator {
   // The next chunk to read: the oldest (deterministic) or any finished one.
   std::shared_ptr<Chunk> take_ready() {
     std::uint64_t t0 = detail::now_ns();
+    TraceSpan span(rt_.trace(), "wait", "wait: map output");
     std::unique_lock lock(shared_->mu);
     auto pick = window_.begin();
     if (n_->options_.deterministic) {

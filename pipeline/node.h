@@ -60,6 +60,11 @@ class DatasetNode {
   virtual std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const = 0;
   // Number of elements, or kUnknownCardinality / kInfiniteCardinality.
   virtual std::int64_t cardinality() const { return kUnknownCardinality; }
+  // Why an iterator through this stage cannot be saved and restored (Iterator::save), or "" when
+  // it can. A restored iterator must yield exactly what the original would have yielded next, so
+  // the stage's output must be a function of (seed, epoch, element index) and its input, never
+  // of timing or of state outside the pipeline.
+  virtual std::string cannot_restore() const { return {}; }
   // What this node and everything before it would produce, as text: stage names, their parameters
   // and, for file sources, each file's path, size and modification time. cache(path) stores it
   // and rebuilds a file whose fingerprint differs. Functions (map, filter, generators) are known

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "pipeline/allocator.h"
+#include "pipeline/trace.h"
 
 namespace stoker {
 
@@ -26,6 +27,8 @@ struct Options {
   std::size_t max_logged_errors = 16;
   // Memory batches are written into; null: 64-byte aligned heap memory.
   std::shared_ptr<BufferAllocator> batch_allocator;
+  // Timeline of the run's work and waits (pipeline/trace.h); null: not traced, at no cost.
+  std::shared_ptr<TraceRecorder> trace;
 };
 
 }  // namespace stoker

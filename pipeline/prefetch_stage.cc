@@ -62,6 +62,7 @@ class PrefetchIterator final : public StageIterator {
         to_producer_.notify_all();
       }
       std::uint64_t t0 = detail::now_ns();
+      TraceSpan span(rt_.trace(), "wait", "wait: prefetch queue");
       to_consumer_.wait(lock, [&] { return !queue_.empty() || done_; });
       counters_.wait_input_ns.fetch_add(detail::now_ns() - t0, std::memory_order_relaxed);
     }
@@ -92,11 +93,13 @@ class PrefetchIterator final : public StageIterator {
   }
 
   void produce() {
+    if (TraceRecorder* t = rt_.trace()) t->name_thread("prefetch");
     for (;;) {
       {
         std::unique_lock lock(mu_);
         if (!has_space() && !stop_) {
           std::uint64_t t0 = detail::now_ns();
+          TraceSpan span(rt_.trace(), "wait", "wait: room in prefetch queue (budget)");
           to_producer_.wait(lock, [&] { return stop_ || has_space(); });
           counters_.blocked_output_ns.fetch_add(detail::now_ns() - t0, std::memory_order_relaxed);
         }

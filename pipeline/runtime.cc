@@ -60,6 +60,18 @@ StageCounters& Runtime::counters(const void* key, const std::string& name) {
   return *slot;
 }
 
+void Runtime::note_cannot_restore(const std::string& stage_and_reason) {
+  std::lock_guard lock(mu_);
+  if (std::find(cannot_restore_.begin(), cannot_restore_.end(), stage_and_reason) == cannot_restore_.end()) {
+    cannot_restore_.push_back(stage_and_reason);
+  }
+}
+
+std::vector<std::string> Runtime::cannot_restore() const {
+  std::lock_guard lock(mu_);
+  return cannot_restore_;
+}
+
 bool Runtime::skip_error(StageCounters& stage, const Error& error, std::uint64_t rows) {
   const bool skip = options_.error_policy == ErrorPolicy::kSkip;
   const std::uint64_t logged = skip ? rows : 1;

@@ -37,6 +37,8 @@ class Runtime {
   tbb::task_arena& arena() { return arena_; }
   MemoryBudget& budget() { return budget_; }
   BufferAllocator& batch_allocator() { return *allocator_; }
+  // Null unless Options::trace is set; stages record spans only when it is not null.
+  TraceRecorder* trace() const { return options_.trace.get(); }
   bool allocator_reserved() const { return allocator_charge_.bytes() > 0; }
 
   const std::atomic<bool>& cancelled() const { return cancelled_; }
@@ -72,6 +74,10 @@ class Runtime {
 
   PipelineStats stats() const;
 
+  // Stages that Iterator::save() must refuse, with the reason (recorded once each).
+  void note_cannot_restore(const std::string& stage_and_reason);
+  std::vector<std::string> cannot_restore() const;
+
  private:
   Options options_;
   int num_threads_;
@@ -87,6 +93,7 @@ class Runtime {
   std::map<const void*, std::shared_ptr<void>> state_;
   std::uint64_t errors_seen_ = 0;
   std::vector<std::string> first_errors_;
+  std::vector<std::string> cannot_restore_;
 };
 
 }  // namespace stoker

@@ -43,6 +43,9 @@ class GeneratorNode final : public DatasetNode {
  public:
   GeneratorNode(GeneratorFactory factory, std::string name) : factory_(std::move(factory)), name_(std::move(name)) {}
   std::string name() const override { return name_; }
+  std::string cannot_restore() const override {
+    return "a user generator keeps its own state, which stoker can neither record nor replay";
+  }
   std::unique_ptr<IteratorNode> make_iterator(const IterationContext& ctx) const override {
     class It final : public StageIterator {
      public:

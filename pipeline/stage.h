@@ -20,7 +20,9 @@ using ::stoker::now_ns;  // pipeline/clock.h
 class StageIterator : public IteratorNode {
  protected:
   StageIterator(const IterationContext& ctx, const DatasetNode* node)
-      : ctx_(ctx), rt_(*ctx.runtime), counters_(rt_.counters(node, node->name())) {}
+      : ctx_(ctx), rt_(*ctx.runtime), counters_(rt_.counters(node, node->name())) {
+    if (std::string why = node->cannot_restore(); !why.empty()) rt_.note_cannot_restore("'" + node->name() + "': " + why);
+  }
 
   IterationContext ctx_;
   Runtime& rt_;

@@ -121,6 +121,17 @@ struct StepStats {
   }
 };
 
+// Everything the optimizer carries from one update to the next, in Keras layout like the
+// parameters (one vector per ParamInfo): Adam's first and second moments (SGD: the momentum in
+// m, v empty), the number of applied updates (Adam's bias correction and the schedule's
+// position) and the loss scaler. With the parameters it is all a checkpoint needs to continue
+// training exactly (trainer/checkpoint.h).
+struct OptimizerState {
+  std::int64_t applied = 0;
+  std::vector<std::vector<float>> m, v;
+  LossScaler scaler;
+};
+
 struct BackendConfig {
   Precision precision = Precision::kFloat32;
   OptimizerConfig optimizer;
@@ -160,6 +171,9 @@ class Backend {
   virtual void set_params(const std::vector<std::vector<float>>& params) = 0;
   // The accumulated gradients, unscaled (tests compare backends and micro-batch splits with it).
   virtual std::vector<std::vector<float>> get_grads() const = 0;
+  virtual OptimizerState get_optimizer_state() const = 0;
+  // Throws kInvalidArgument when the tensors' count or sizes do not match the model.
+  virtual void set_optimizer_state(const OptimizerState& s) = 0;
   virtual const LossScaler& loss_scaler() const = 0;
   virtual void set_loss_scaler(const LossScaler& s) = 0;
   // Bytes this backend holds now (params, grads, state, activations, workspaces).

@@ -155,15 +155,19 @@ class CpuBackend final : public Backend {
 
   std::vector<std::vector<float>> get_params() const override { return params_; }
   void set_params(const std::vector<std::vector<float>>& p) override {
-    if (p.size() != params_.size()) throw Error(ErrorCode::kInvalidArgument, "set_params: wrong number of tensors");
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      if (p[i].size() != params_[i].size()) {
-        throw Error(ErrorCode::kInvalidArgument, "set_params: " + pinfo_[i].name + " has " + std::to_string(p[i].size()) +
-                                                     " values, expected " + std::to_string(params_[i].size()));
-      }
-    }
+    check_like_params(p, "set_params");
     params_ = p;
     refresh_compute_params();
+  }
+  OptimizerState get_optimizer_state() const override { return {t_, m_, v_, scaler_}; }
+  void set_optimizer_state(const OptimizerState& s) override {
+    check_like_params(s.m, "set_optimizer_state: m");
+    if (cfg_.optimizer.kind == OptimizerConfig::kAdam) check_like_params(s.v, "set_optimizer_state: v");
+    else if (!s.v.empty()) throw Error(ErrorCode::kInvalidArgument, "set_optimizer_state: SGD keeps no second moment");
+    t_ = s.applied;
+    m_ = s.m;
+    v_ = s.v;
+    scaler_ = s.scaler;
   }
   std::vector<std::vector<float>> get_grads() const override {
     auto g = grads_;
@@ -193,6 +197,20 @@ class CpuBackend final : public Backend {
     std::vector<std::vector<float>> grads;
     std::vector<float*> ptr;  // input of each layer for this chunk (reused; sized once)
   };
+
+  void check_like_params(const std::vector<std::vector<float>>& p, const char* what) const {
+    if (p.size() != params_.size()) {
+      throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": " + std::to_string(p.size()) + " tensors, the model has " +
+                                                   std::to_string(params_.size()));
+    }
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (p[i].size() != params_[i].size()) {
+        throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": " + pinfo_[i].name + " has " +
+                                                     std::to_string(p[i].size()) + " values, expected " +
+                                                     std::to_string(params_[i].size()));
+      }
+    }
+  }
 
   // The weights the arithmetic uses: the master weights, or their rounded copy under mixed precision.
   const float* w(std::size_t p) const { return ctype_ ? cparams_[p].data() : params_[p].data(); }

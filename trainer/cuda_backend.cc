@@ -271,24 +271,22 @@ class CudaBackend final : public Backend {
   std::vector<std::vector<float>> get_grads() const override { return download(g_.get<float>(), 1.f / scaler_.scale); }
 
   void set_params(const std::vector<std::vector<float>>& p) override {
-    if (p.size() != pinfo_.size()) throw Error(ErrorCode::kInvalidArgument, "set_params: wrong number of tensors");
-    std::vector<float> flat(static_cast<std::size_t>(ptotal_));
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      if (static_cast<std::int64_t>(p[i].size()) != pinfo_[i].size) {
-        throw Error(ErrorCode::kInvalidArgument, "set_params: " + pinfo_[i].name + " has the wrong size");
-      }
-      float* dst = flat.data() + poff_[i];
-      if (pinfo_[i].shape.size() == 4) {  // HWIO [K, F] -> KRSC [F, K]
-        const std::int64_t F = pinfo_[i].shape[3], K = pinfo_[i].size / F;
-        for (std::int64_t k = 0; k < K; ++k)
-          for (std::int64_t f = 0; f < F; ++f) dst[f * K + k] = p[i][static_cast<std::size_t>(k * F + f)];
-      } else {
-        std::copy(p[i].begin(), p[i].end(), dst);
-      }
-    }
-    STOKER_CUDA_CHECK(cudaMemcpyAsync(w_.get(), flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
+    upload(p, w_.get<float>(), "set_params");
     if (ct_) ck::convert(w_.get(), 0, cw_.get(), ct_, ptotal_, stream_);
     STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  OptimizerState get_optimizer_state() const override {
+    OptimizerState s{t_, download(m_.get<float>(), 1.f), {}, scaler_};
+    if (cfg_.optimizer.kind == OptimizerConfig::kAdam) s.v = download(v_.get<float>(), 1.f);
+    return s;
+  }
+  void set_optimizer_state(const OptimizerState& s) override {
+    upload(s.m, m_.get<float>(), "set_optimizer_state: m");
+    if (cfg_.optimizer.kind == OptimizerConfig::kAdam) upload(s.v, v_.get<float>(), "set_optimizer_state: v");
+    else if (!s.v.empty()) throw Error(ErrorCode::kInvalidArgument, "set_optimizer_state: SGD keeps no second moment");
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    t_ = s.applied;
+    scaler_ = s.scaler;
   }
 
   const LossScaler& loss_scaler() const override { return scaler_; }
@@ -302,6 +300,28 @@ class CudaBackend final : public Backend {
   }
 
  private:
+
+  // Copies Keras-layout tensors `p` (one per ParamInfo) to `dst`, a device buffer in this
+  // backend's layout (conv kernels KRSC); synchronous with the host vector (pageable memcpy).
+  void upload(const std::vector<std::vector<float>>& p, float* dst_dev, const char* what) {
+    if (p.size() != pinfo_.size()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": wrong number of tensors");
+    std::vector<float> flat(static_cast<std::size_t>(ptotal_));
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (static_cast<std::int64_t>(p[i].size()) != pinfo_[i].size) {
+        throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": " + pinfo_[i].name + " has the wrong size");
+      }
+      float* dst = flat.data() + poff_[i];
+      if (pinfo_[i].shape.size() == 4) {  // HWIO [K, F] -> KRSC [F, K]
+        const std::int64_t F = pinfo_[i].shape[3], K = pinfo_[i].size / F;
+        for (std::int64_t k = 0; k < K; ++k)
+          for (std::int64_t f = 0; f < F; ++f) dst[f * K + k] = p[i][static_cast<std::size_t>(k * F + f)];
+      } else {
+        std::copy(p[i].begin(), p[i].end(), dst);
+      }
+    }
+    STOKER_CUDA_CHECK(cudaMemcpyAsync(dst_dev, flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
+    STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `flat` dies at return
+  }
 
   std::vector<std::vector<float>> download(const float* src, float scale) const {
     std::vector<float> flat(static_cast<std::size_t>(ptotal_));

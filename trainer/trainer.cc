@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "pipeline/error.h"
+#include "pipeline/iterator_state.h"
 #include "pipeline/rng.h"
 
 namespace stoker {
@@ -190,25 +191,35 @@ bool Trainer::every_rank_has_a_batch(bool have) {
 }
 
 EpochReport Trainer::epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options,
-                                int epoch) {
+                                const FitPosition& start, const SavedState& state) {
   EpochReport rep;
-  rep.epoch = epoch;
+  rep.epoch = start.epoch;
+  FitPosition pos = start;
   const auto t0 = Clock::now();
-  double wait = 0, loss_sum = 0, correct = 0;
-  while (options.steps_per_epoch <= 0 || rep.steps < options.steps_per_epoch) {
+  double wait = 0;
+  // The state at the checkpoint's position: the saved state counts elements, and the iterator
+  // delivered exactly pos.batches of them to this loop (a feeder may have read further ahead).
+  auto checkpoint = [&] {
+    if (!state.error.empty()) throw Error(ErrorCode::kUnsupported, state.error, {"trainer"});
+    pos.iterator_state = iterator_state_at(state.bytes, static_cast<std::uint64_t>(pos.batches));
+    options.on_checkpoint(pos);
+  };
+  const bool checkpoints = options.on_checkpoint && (!state.bytes.empty() || !state.error.empty());
+  while (options.steps_per_epoch <= 0 || pos.steps < options.steps_per_epoch) {
     StepReport s;
     double waited = 0;
     const bool more = next(s, waited);
     wait += waited;
     if (!more) break;
-    s.epoch = epoch;
+    ++pos.batches;
+    s.epoch = start.epoch;
     s.input_wait_s = waited;
     if (s.samples == 0) continue;
-    ++rep.steps;
-    rep.samples += s.samples;
-    rep.skipped_steps += !s.applied;
-    loss_sum += s.loss * static_cast<double>(s.samples);
-    correct += s.accuracy * static_cast<double>(s.samples);
+    ++pos.steps;
+    pos.samples += s.samples;
+    pos.skipped_steps += !s.applied;
+    pos.loss_sum += s.loss * static_cast<double>(s.samples);
+    pos.correct += s.accuracy * static_cast<double>(s.samples);
     if (options.on_step) options.on_step(s);
     if (options.stop) {
       // Data parallel: stop together (Ctrl-C reaches the ranks at different steps).
@@ -219,11 +230,16 @@ EpochReport Trainer::epoch_loop(const std::function<bool(StepReport&, double&)>&
         break;
       }
     }
+    if (checkpoints && options.checkpoint_every > 0 && step_ % options.checkpoint_every == 0) checkpoint();
   }
+  if (checkpoints && rep.stopped) checkpoint();
   rep.seconds = seconds_since(t0);
+  rep.steps = pos.steps;
+  rep.samples = pos.samples;
+  rep.skipped_steps = pos.skipped_steps;
   if (rep.samples > 0) {
-    rep.loss = loss_sum / static_cast<double>(rep.samples);
-    rep.accuracy = correct / static_cast<double>(rep.samples);
+    rep.loss = pos.loss_sum / static_cast<double>(rep.samples);
+    rep.accuracy = pos.correct / static_cast<double>(rep.samples);
   }
   rep.samples_per_s = rep.seconds > 0 ? static_cast<double>(rep.samples) / rep.seconds : 0;
   rep.stall_pct = rep.seconds > 0 ? 100.0 * wait / rep.seconds : 0;
@@ -233,16 +249,32 @@ EpochReport Trainer::epoch_loop(const std::function<bool(StepReport&, double&)>&
 }
 
 EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoch) {
+  return epoch_on(it, options, FitPosition{.epoch = epoch}, {});
+}
+
+EpochReport Trainer::fit_epoch(DeviceFeeder& feeder, const FitOptions& options, int epoch) {
+  return epoch_on(feeder, options, FitPosition{.epoch = epoch}, {});
+}
+
+EpochReport Trainer::epoch_on(Iterator& it, const FitOptions& options, const FitPosition& start, const SavedState& state) {
+  TraceRecorder* trace = options.pipeline_options.trace.get();
   Element batch;
   EpochReport rep = epoch_loop(
       [&](StepReport& s, double& waited) {
         const auto tw = Clock::now();
-        const bool more = every_rank_has_a_batch(it.next(batch));
+        bool more;
+        {
+          TraceSpan span(trace, "wait", "wait: input batch");
+          more = every_rank_has_a_batch(it.next(batch));
+        }
         waited = seconds_since(tw);
-        if (more) s = train_step(batch);
+        if (more) {
+          TraceSpan span(trace, "step", "train step");
+          s = train_step(batch);
+        }
         return more;
       },
-      options, epoch);
+      options, start, state);
   // The pipeline's figures: its peak bytes, and what the skip policy dropped (counted since the
   // iterator began).
   PipelineStats ps = it.stats();
@@ -252,17 +284,27 @@ EpochReport Trainer::fit_epoch(Iterator& it, const FitOptions& options, int epoc
   return rep;
 }
 
-EpochReport Trainer::fit_epoch(DeviceFeeder& feeder, const FitOptions& options, int epoch) {
+EpochReport Trainer::epoch_on(DeviceFeeder& feeder, const FitOptions& options, const FitPosition& start,
+                              const SavedState& state) {
+  TraceRecorder* trace = options.pipeline_options.trace.get();
   EpochReport rep = epoch_loop(
       [&](StepReport& s, double& waited) {
         const auto tw = Clock::now();
-        std::optional<DeviceBatch> b = feeder.next();
-        const bool more = every_rank_has_a_batch(b.has_value());
+        std::optional<DeviceBatch> b;
+        bool more;
+        {
+          TraceSpan span(trace, "wait", "wait: input batch");
+          b = feeder.next();
+          more = every_rank_has_a_batch(b.has_value());
+        }
         waited = seconds_since(tw);
-        if (more) s = train_step(*b);
+        if (more) {
+          TraceSpan span(trace, "step", "train step");
+          s = train_step(*b);
+        }
         return more;
       },
-      options, epoch);
+      options, start, state);
   // The GPU idle time is measured by events on the backend's stream: exact once it is drained,
   // which apply_gradients() did (it reads the finiteness flag back).
   rep.feeder = feeder.stats();
@@ -271,7 +313,10 @@ EpochReport Trainer::fit_epoch(DeviceFeeder& feeder, const FitOptions& options, 
 }
 
 void Trainer::end_epoch(EpochReport& rep, const FitOptions& options, std::vector<EpochReport>& out) {
-  if (options.validation && !rep.stopped) rep.validation = evaluate(*options.validation, options.pipeline_options);
+  if (options.validation && !rep.stopped) {
+    TraceSpan span(options.pipeline_options.trace.get(), "step", "validation");
+    rep.validation = evaluate(*options.validation, options.pipeline_options);
+  }
   if (rep.stopped && !options.save_on_stop.empty()) save_weights(options.save_on_stop);
   if (options.on_epoch) options.on_epoch(rep);
   out.push_back(rep);
@@ -279,32 +324,53 @@ void Trainer::end_epoch(EpochReport& rep, const FitOptions& options, std::vector
 
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const FitOptions& options) {
   std::vector<EpochReport> out;
-  for (int e = 0; e < options.epochs; ++e) {
+  const FitPosition first = options.resume.value_or(FitPosition{});
+  for (int e = first.epoch; e < options.epochs; ++e) {
     EpochReport rep;
     {
       // A fresh iterator starts at epoch 0 of its stages: mix the epoch into the seed so random
       // stages seeded from Options (shuffle, random maps) draw a new order every epoch.
       Options po = options.pipeline_options;
       if (e > 0) po.seed = mix64(po.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(e));
-      Iterator it = train.iterator(po);
+      FitPosition start;
+      if (e == first.epoch) start = first;
+      start.epoch = e;
+      std::optional<Iterator> restored;
+      if (!start.iterator_state.empty()) {
+        TraceSpan span(po.trace.get(), "resume", "resume: restore iterator");
+        restored = train.iterator(po, start.iterator_state);
+      }
+      Iterator it = restored ? std::move(*restored) : train.iterator(po);
+      SavedState state;
+      if (options.on_checkpoint) {
+        try {
+          state.bytes = it.save();  // taken now: a feeder below owns the iterator
+        } catch (const Error& err) {
+          state.error = err.message();  // refused at the first checkpoint that needs it
+        }
+      }
       if (options.device_feeder) {
         FeederOptions fo;
         fo.num_buffers = options.feeder_buffers;
         fo.backend = backend_->stream() ? FeederBackend::kCuda : FeederBackend::kHost;
         fo.ring = std::dynamic_pointer_cast<PinnedRing>(po.batch_allocator);
         DeviceFeeder feeder(std::move(it), fo);
-        rep = fit_epoch(feeder, options, e);
+        rep = epoch_on(feeder, options, start, state);
       } else {
-        rep = fit_epoch(it, options, e);
+        rep = epoch_on(it, options, start, state);
       }
     }
     end_epoch(rep, options, out);
     if (rep.stopped) break;
+    if (options.on_checkpoint) options.on_checkpoint(FitPosition{.epoch = e + 1});
   }
   return out;
 }
 
 std::vector<EpochReport> Trainer::fit(Iterator& train, const FitOptions& options) {
+  if (options.resume) {
+    throw Error(ErrorCode::kInvalidArgument, "resume needs fit(Dataset): a running iterator cannot be rewound", {"trainer"});
+  }
   std::vector<EpochReport> out;
   for (int e = 0; e < options.epochs; ++e) {
     EpochReport rep = fit_epoch(train, options, e);
@@ -339,6 +405,40 @@ EvalReport Trainer::evaluate(Iterator& it) {
   }
   r.seconds = seconds_since(t0);
   return r;
+}
+
+TrainingCheckpoint Trainer::checkpoint(const FitPosition& position) const {
+  TrainingCheckpoint c;
+  c.model = spec_.to_string();
+  c.input = input_;
+  c.precision = config_.precision;
+  c.optimizer = config_.optimizer;
+  c.seed = config_.seed;
+  c.steps = step_;
+  c.params = backend_->get_params();
+  c.optimizer_state = backend_->get_optimizer_state();
+  c.position = position;
+  return c;
+}
+
+FitPosition Trainer::restore(const TrainingCheckpoint& c) {
+  auto refuse = [](const std::string& what) {
+    throw Error(ErrorCode::kInvalidArgument, "the checkpoint was written for " + what, {"trainer"});
+  };
+  if (c.model != spec_.to_string()) refuse("model '" + c.model + "', not '" + spec_.to_string() + "'");
+  if (c.input != input_) {
+    refuse("input " + std::to_string(c.input[0]) + "x" + std::to_string(c.input[1]) + "x" + std::to_string(c.input[2]) +
+           ", not " + std::to_string(input_[0]) + "x" + std::to_string(input_[1]) + "x" + std::to_string(input_[2]));
+  }
+  if (c.precision != config_.precision) {
+    refuse(std::string("precision ") + precision_name(c.precision) + ", not " + precision_name(config_.precision));
+  }
+  if (c.optimizer.kind != config_.optimizer.kind) refuse("another optimizer kind");
+  if (c.seed != config_.seed) refuse("seed " + std::to_string(c.seed) + ", not " + std::to_string(config_.seed));
+  backend_->set_params(c.params);
+  backend_->set_optimizer_state(c.optimizer_state);
+  step_ = c.steps;
+  return c.position;
 }
 
 void Trainer::save_weights(const std::string& path) const { save_weights_file(path, spec_, input_, backend_->get_params()); }

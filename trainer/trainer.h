@@ -23,6 +23,7 @@
 #include "device/device_feeder.h"
 #include "pipeline/dataset.h"
 #include "trainer/backend.h"
+#include "trainer/checkpoint.h"
 #include "trainer/distributed.h"
 #include "trainer/model_spec.h"
 #include "trainer/planner.h"
@@ -93,6 +94,15 @@ struct FitOptions {
   std::function<void(const EpochReport&)> on_epoch;  // after every epoch (and its validation)
   const std::atomic<bool>* stop = nullptr;           // checked after every step
   std::string save_on_stop;                          // weights written here when stopped
+  // fit(Dataset) only. Resume: start at resume->epoch, restore its iterator from
+  // resume->iterator_state and continue its running sums (Trainer::restore gives it).
+  std::optional<FitPosition> resume;
+  // Called with the position after every checkpoint_every-th step (0: never mid-epoch), after
+  // each epoch's on_epoch (position: the next epoch), and when stopped (position: mid-epoch).
+  // Mid-epoch positions carry Iterator::save(), which throws kUnsupported for a pipeline that
+  // cannot be restored (e.g. from_generator), naming the stage.
+  std::int64_t checkpoint_every = 0;
+  std::function<void(const FitPosition&)> on_checkpoint;
   // fit(Dataset): run each epoch's batches through a DeviceFeeder (device/README.md) instead of
   // handing host batches to the backend. With a CUDA backend batch i+1 is copied on the feeder's
   // stream while batch i trains and the backend reads device memory in place; with a host backend
@@ -135,6 +145,13 @@ class Trainer {
   EvalReport evaluate(const Dataset& data, const Options& options = {});
   EvalReport evaluate(Iterator& it);
 
+  // The whole training state at `position` (weights, optimizer, step count, seed).
+  TrainingCheckpoint checkpoint(const FitPosition& position) const;
+  // Restores a checkpoint's weights, optimizer state and step count; returns its position for
+  // FitOptions::resume. Throws kInvalidArgument naming what differs when it was written for
+  // another model, input, precision, optimizer kind or seed.
+  FitPosition restore(const TrainingCheckpoint& ckpt);
+
   void save_weights(const std::string& path) const;
   // Throws Error naming the file on a bad header, another model or input, or truncation.
   void load_weights(const std::string& path);
@@ -153,8 +170,18 @@ class Trainer {
                  const void* y) const;
   // Micro-batches over `v`, then the update, then `after_update` (also when v is empty).
   StepReport step_on(const BatchView& v, const std::function<void()>& after_update);
-  // The epoch loop: `next` fills a step report (false at the end) and the seconds it waited.
-  EpochReport epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options, int epoch);
+  // Iterator::save() of an epoch's iterator when it started (or why it could not be saved);
+  // both empty: no checkpoints in this epoch.
+  struct SavedState {
+    std::string bytes, error;
+  };
+  // The epoch loop from `start`: `next` fills a step report (false at the end) and the seconds it
+  // waited. Checkpoints carry `state` re-encoded at their position.
+  EpochReport epoch_loop(const std::function<bool(StepReport&, double&)>& next, const FitOptions& options,
+                         const FitPosition& start, const SavedState& state);
+  EpochReport epoch_on(Iterator& it, const FitOptions& options, const FitPosition& start, const SavedState& state);
+  EpochReport epoch_on(DeviceFeeder& feeder, const FitOptions& options, const FitPosition& start,
+                       const SavedState& state);
   // Data parallel: whether every rank has a batch for this step (an all-reduce); alone: `have`.
   bool every_rank_has_a_batch(bool have);
   // After an epoch: validation (unless stopped), weights on stop, on_epoch, then the report into `out`.
