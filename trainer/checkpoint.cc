@@ -1,7 +1,6 @@
 // Training checkpoint file: serialisation, checksum and the atomic write (see checkpoint.h).
 #include "trainer/checkpoint.h"
 
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -11,9 +10,13 @@
 
 #include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
+#include "trainer/byte_reader.h"
 
 namespace stoker {
 namespace {
+
+using detail::ByteReader;
+using detail::crc32_of;
 
 constexpr char kMagic[8] = {'S', 'T', 'K', 'C', 'K', 'P', 'T', '1'};
 constexpr std::size_t kHeaderBytes = sizeof kMagic + 4 + 8 + 4;
@@ -39,58 +42,14 @@ class Writer {
   std::string out;
 };
 
-// Reads the payload with every length checked against the bytes left, so a corrupt length is a
-// clear error, never a huge allocation.
-class Reader {
- public:
-  Reader(const std::string& data, std::size_t pos, const std::string& path) : d_(data), pos_(pos), path_(path) {}
-  void bytes(void* dst, std::size_t n, const char* what) {
-    if (n > d_.size() - pos_) fail(std::string("truncated while reading ") + what);
-    std::memcpy(dst, d_.data() + pos_, n);
-    pos_ += n;
+// Tensors as Writer::tensors stores them: a count, then each one's length and floats.
+std::vector<std::vector<float>> read_tensors(ByteReader& r, const char* what) {
+  std::vector<std::vector<float>> ts(r.count<std::uint64_t>(8, what));
+  for (auto& t : ts) {
+    t.resize(r.count<std::uint64_t>(sizeof(float), what));
+    r.bytes(t.data(), t.size() * sizeof(float), what);
   }
-  template <class T>
-  T get(const char* what) {
-    T v;
-    bytes(&v, sizeof v, what);
-    return v;
-  }
-  std::uint64_t count(std::size_t unit, const char* what) {
-    const auto n = get<std::uint64_t>(what);
-    if (n > (d_.size() - pos_) / unit) fail(std::string("implausible length of ") + what + " (" + std::to_string(n) + ")");
-    return n;
-  }
-  std::string str(const char* what) {
-    std::string s(count(1, what), '\0');
-    bytes(s.data(), s.size(), what);
-    return s;
-  }
-  std::vector<std::vector<float>> tensors(const char* what) {
-    std::vector<std::vector<float>> ts(count(8, what));
-    for (auto& t : ts) {
-      t.resize(count(sizeof(float), what));
-      bytes(t.data(), t.size() * sizeof(float), what);
-    }
-    return ts;
-  }
-  bool at_end() const { return pos_ == d_.size(); }
-  [[noreturn]] void fail(const std::string& msg) const { throw Error(ErrorCode::kDataLoss, msg, {"checkpoint", path_}); }
-
- private:
-  const std::string& d_;
-  std::size_t pos_;
-  std::string path_;
-};
-
-std::uint32_t crc32_of(const char* p, std::size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (n > 0) {  // zlib takes a uInt length
-    const uInt chunk = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p), chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<std::uint32_t>(crc);
+  return ts;
 }
 
 }  // namespace
@@ -144,7 +103,7 @@ TrainingCheckpoint read_checkpoint(const std::string& path) {
   f.read(data.data(), static_cast<std::streamsize>(data.size()));
   if (static_cast<std::uint64_t>(f.gcount()) != size) throw Error(ErrorCode::kIo, "short read", {"checkpoint", path});
 
-  Reader h(data, 0, path);
+  ByteReader h(data, {"checkpoint", path});
   char magic[8];
   h.bytes(magic, sizeof magic, "the header");
   if (std::memcmp(magic, kMagic, sizeof magic) != 0) h.fail("not a stoker checkpoint (bad magic)");
@@ -161,9 +120,9 @@ TrainingCheckpoint read_checkpoint(const std::string& path) {
   }
   if (crc32_of(data.data() + kHeaderBytes, payload) != crc) h.fail("checksum mismatch: the file is corrupt");
 
-  Reader r(data, kHeaderBytes, path);
+  ByteReader r(std::string_view(data).substr(kHeaderBytes), {"checkpoint", path});
   TrainingCheckpoint c;
-  c.model = r.str("the model text");
+  c.model = r.str<std::uint64_t>("the model text");
   for (auto& d : c.input) d = r.get<std::int64_t>("the input shape");
   c.precision = static_cast<Precision>(r.get<std::int32_t>("the precision"));
   OptimizerConfig& o = c.optimizer;
@@ -176,11 +135,11 @@ TrainingCheckpoint read_checkpoint(const std::string& path) {
   o.final_fraction = r.get<float>("the schedule");
   c.seed = r.get<std::uint64_t>("the seed");
   c.steps = r.get<std::int64_t>("the step count");
-  c.params = r.tensors("the weights");
+  c.params = read_tensors(r, "the weights");
   OptimizerState& s = c.optimizer_state;
   s.applied = r.get<std::int64_t>("the optimizer state");
-  s.m = r.tensors("the first moments");
-  s.v = r.tensors("the second moments");
+  s.m = read_tensors(r, "the first moments");
+  s.v = read_tensors(r, "the second moments");
   s.scaler.dynamic = r.get<std::uint8_t>("the loss scaler") != 0;
   s.scaler.scale = r.get<float>("the loss scaler");
   s.scaler.good_steps = r.get<std::int32_t>("the loss scaler");
@@ -190,8 +149,8 @@ TrainingCheckpoint read_checkpoint(const std::string& path) {
   p.batches = r.get<std::int64_t>("the position"), p.steps = r.get<std::int64_t>("the position");
   p.samples = r.get<std::int64_t>("the position"), p.skipped_steps = r.get<std::int64_t>("the position");
   p.loss_sum = r.get<double>("the position"), p.correct = r.get<double>("the position");
-  p.iterator_state = r.str("the iterator state");
-  c.run_key = r.str("the run key");
+  p.iterator_state = r.str<std::uint64_t>("the iterator state");
+  c.run_key = r.str<std::uint64_t>("the run key");
   if (!r.at_end()) r.fail("bytes left after the last field");
   if (p.epoch < 0 || p.batches < 0 || c.steps < 0 || s.applied < 0) r.fail("negative position or step count");
   return c;

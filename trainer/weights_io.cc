@@ -2,17 +2,20 @@
 // another model or input shape, an older format, or a file with a flipped byte is refused with a
 // message instead of loading garbage (format in trainer.h). Saved atomically (AtomicFile): a full
 // disk or an interrupted save leaves the previous file as it was.
-#include <zlib.h>
 
 #include <cstring>
 #include <fstream>
 
 #include "pipeline/atomic_file.h"
 #include "pipeline/error.h"
+#include "trainer/byte_reader.h"
 #include "trainer/trainer.h"
 
 namespace stoker {
 namespace {
+
+using detail::ByteReader;
+using detail::crc32_of;
 
 constexpr char kMagicPrefix[6] = {'S', 'T', 'K', 'W', 'G', 'T'};  // then two version digits
 constexpr char kMagic[8] = {'S', 'T', 'K', 'W', 'G', 'T', '0', '2'};
@@ -38,51 +41,8 @@ class Writer {
   std::vector<char> buf_;
 };
 
-// Parses a file already read and checksummed into memory.
-class Reader {
- public:
-  Reader(const std::string& path, const std::vector<char>& data) : path_(path), data_(data) {}
-  void bytes(void* dst, std::size_t n, const char* what) {
-    if (n > data_.size() - pos_) {
-      throw Error(ErrorCode::kDataLoss, std::string("weights file truncated while reading ") + what, {"weights", path_});
-    }
-    std::memcpy(dst, data_.data() + pos_, n);
-    pos_ += n;
-  }
-  template <class T>
-  T get(const char* what) {
-    T v;
-    bytes(&v, sizeof v, what);
-    return v;
-  }
-  std::string str(const char* what) {
-    auto n = get<std::uint32_t>(what);
-    if (n > (1u << 20)) throw Error(ErrorCode::kDataLoss, std::string("implausible length of ") + what, {"weights", path_});
-    std::string s(n, '\0');
-    bytes(s.data(), n, what);
-    return s;
-  }
-  bool at_end() const { return pos_ == data_.size(); }
-
- private:
-  std::string path_;
-  const std::vector<char>& data_;
-  std::size_t pos_ = 0;
-};
-
 std::string hwc_str(const Hwc& s) {
   return "[" + std::to_string(s[0]) + "," + std::to_string(s[1]) + "," + std::to_string(s[2]) + "]";
-}
-
-std::uint32_t crc_of(const char* p, std::size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (n > 0) {  // zlib takes uInt lengths
-    const uInt take = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p), take);
-    p += take;
-    n -= take;
-  }
-  return static_cast<std::uint32_t>(crc);
 }
 
 // The whole file, its magic/version and CRC checked; the CRC trailer removed.
@@ -114,7 +74,7 @@ std::vector<char> read_checked(const std::string& path, std::uint64_t max_bytes)
   std::uint32_t stored = 0;
   std::memcpy(&stored, data.data() + size - kTrailerBytes, kTrailerBytes);
   data.resize(size - kTrailerBytes);
-  if (crc_of(data.data(), data.size()) != stored) {
+  if (crc32_of(data.data(), data.size()) != stored) {
     throw Error(ErrorCode::kDataLoss, "weights file checksum mismatch (the file is corrupt or was cut short); not loaded",
                 {"weights", path});
   }
@@ -138,7 +98,7 @@ void save_weights_file(const std::string& path, const ModelSpec& spec, const Hwc
     w.bytes(params[i].data(), params[i].size() * sizeof(float));
   }
   std::vector<char>& buf = w.buffer();
-  const std::uint32_t crc = crc_of(buf.data(), buf.size());
+  const std::uint32_t crc = crc32_of(buf.data(), buf.size());
   w.put<std::uint32_t>(crc);
   write_file_atomically(path, buf.data(), buf.size(), "weights");
 }
@@ -148,10 +108,10 @@ std::vector<std::vector<float>> load_weights_file(const std::string& path, const
   std::uint64_t max_bytes = kMaxHeaderBytes;
   for (const auto& p : info) max_bytes += static_cast<std::uint64_t>(p.size) * sizeof(float);
   const std::vector<char> data = read_checked(path, max_bytes);
-  Reader r(path, data);
+  ByteReader r(std::string_view(data.data(), data.size()), {"weights", path});
   char magic[8];
   r.bytes(magic, sizeof magic, "the header");
-  const std::string text = r.str("the model text");
+  const std::string text = r.str<std::uint32_t>("the model text");
   Hwc file_input{};
   for (auto& d : file_input) d = r.get<std::int64_t>("the input shape");
   if (text != spec.to_string() || file_input != input) {
@@ -167,7 +127,7 @@ std::vector<std::vector<float>> load_weights_file(const std::string& path, const
   }
   std::vector<std::vector<float>> out;
   for (std::size_t i = 0; i < info.size(); ++i) {
-    const std::string name = r.str("a tensor name");
+    const std::string name = r.str<std::uint32_t>("a tensor name");
     const auto rank = r.get<std::uint32_t>("a tensor rank");
     if (rank > 8) throw Error(ErrorCode::kDataLoss, "implausible rank of " + name, {"weights", path});
     std::vector<std::int64_t> shape(rank);
