@@ -11,6 +11,9 @@ import math
 from collections import defaultdict
 
 
+MAX_LINE = 1 << 20  # characters; a --log line is under 1 KiB: anything longer is another file
+
+
 class ReportError(ValueError):
     """A log or trace that cannot be drawn; the message names the file and what is wrong."""
 
@@ -30,7 +33,11 @@ def read_log(path):
     by_epoch = {}
     try:
         with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
+            # readline(limit): a file without newlines is not read whole into memory.
+            for number, line in enumerate(iter(lambda: f.readline(MAX_LINE + 1), ""), start=1):
+                if len(line) > MAX_LINE:
+                    raise ReportError(f"{path} line {number}: longer than {MAX_LINE} characters; "
+                                      "expected the lines of `stoker train --log`")
                 if not line.strip():
                     continue
                 try:

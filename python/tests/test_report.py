@@ -138,8 +138,9 @@ def test_self_time_of_nested_spans(tmp_path):
     ("run.jsonl", '{"epoch": 1}\n[1, 2]\n', "run.jsonl line 2: not a JSON object (a list)"),
     ("run.jsonl", '{"steps": 10, "loss": 1.0}\n', 'run.jsonl line 1: no "epoch"'),
     ("run.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00", "run.jsonl: not text"),
+    ("run.jsonl", '{"epoch": 1}\n' + " " * (1 << 21), "run.jsonl line 2: longer than 1048576 characters"),
     ("missing.jsonl", None, "missing.jsonl: cannot read (No such file or directory)"),
-])
+], ids=["not-json", "empty", "blank", "list", "no-epoch", "binary", "long-line", "missing"])
 def test_bad_log(tmp_path, name, content, message):
     if content is not None:
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
