@@ -25,9 +25,9 @@ TOP_SPAN_NAMES = 6  # the trace panel names this many span names; the rest are "
 def _plot_series(ax, epochs, series, title, ylabel):
     """Lines of [(label, values)]; a series with no finite value (no validation) is left out."""
     drawn = False
-    for label, values in series:
+    for i, (label, values) in enumerate(series):
         if any(math.isfinite(v) for v in values):
-            ax.plot(epochs, values, marker="o", label=label)
+            ax.plot(epochs, values, marker="o", label=label, color=f"C{i}")  # same colour per label in every log
             drawn = True
     ax.set_title(title)
     ax.set_xlabel("epoch")
@@ -91,6 +91,9 @@ def draw(log_path, output, trace_path=None):
         ax = fig.add_subplot(grid[i // 2, i % 2])
         _plot_series(ax, epochs, series, title, ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) == 1:  # a one-point axis would get fractional ticks around it
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+            ax.set_xticks(epochs)
     if threads:
         _plot_trace(fig.add_subplot(grid[2, :]), threads)
     name = os.path.basename(log_path) + (f" + {os.path.basename(trace_path)}" if trace_path else "")
