@@ -118,5 +118,5 @@ def read_trace(path):
             cats.setdefault(name, str(e.get("cat", "")))
     if not spans:
         raise ReportError(f"{path}: no spans (\"ph\": \"X\" events) in the trace")
-    return [(names.get(tid, f"thread {tid}"), _self_times(s), cats)
-            for tid, s in sorted(spans.items(), key=lambda kv: (0, kv[0], "") if isinstance(kv[0], int) else (1, 0, str(kv[0])))]
+    by_tid = lambda kv: (0, kv[0], "") if isinstance(kv[0], int) else (1, 0, str(kv[0]))  # stoker's tids: ints
+    return [(names.get(tid, f"thread {tid}"), _self_times(s), cats) for tid, s in sorted(spans.items(), key=by_tid)]
