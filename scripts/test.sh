@@ -26,4 +26,4 @@ for core in "${cores[@]}"; do
 done
 
 # The Python package: pip install . into a venv, then its pytest suite (python/tests).
-STOKER_BIN="$PWD/$build/cli/stoker" scripts/python-test.sh
+STOKER_BIN="$(realpath "$build")/cli/stoker" scripts/python-test.sh
