@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/data_source.h"
 #include "formats/hdf5_writer.h"
 
 namespace stoker::cli {
@@ -33,5 +34,9 @@ std::vector<Hdf5Pair> trainable_pairs(const Hdf5FileInfo& info);
 
 // "[60000,784]"
 std::string dims_text(const std::vector<std::int64_t>& dims);
+
+// Opens spec.path (one HDF5 file, or many: cli/data_files.h) as labeled data in the layouts above;
+// the pair is spec's names, else /train/images + /train/labels, else the file's only pair.
+LabeledData open_hdf5_labeled(const DataSpec& spec);
 
 }  // namespace stoker::cli
