@@ -30,9 +30,9 @@ seeds=$build/seeds
 rm -rf "$seeds"
 "$build/tests/fuzz/fuzz_seeds" "$seeds" || { echo "fuzz.sh: seed generation failed" >&2; exit 2; }
 
-# Leaks are findings, except those inside libhdf5's own error paths (tests/fuzz/lsan.supp).
+# Leaks are findings, except those inside libhdf5's own error paths (lsan.supp).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Where a finding happened: "libhdf5" when the first frame of its report that is not the
 # sanitizer, libFuzzer, libc or the C++ runtime lies in libhdf5 (a bug of the library on a corrupt

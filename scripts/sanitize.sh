@@ -28,6 +28,7 @@ done
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
 export TSAN_OPTIONS="suppressions=$PWD/tsan.supp halt_on_error=1"
 export ASAN_OPTIONS="detect_leaks=1"
+export LSAN_OPTIONS="suppressions=$PWD/lsan.supp print_suppressions=0"  # libhdf5's own leaks
 export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1"
 failed=0
 for t in "${targets[@]}"; do
