@@ -8,9 +8,13 @@
 //
 // Output: the Google Benchmark table (each case with min/median/max over repetitions), then a
 // side-by-side table: ceiling and pipeline runs interleaved (so load drift hits both), images/s
-// min/median/max per case and the ratio pipeline / ceiling per repetition.
+// min/median/max per case and the ratio pipeline / ceiling per repetition; then the process' CPU
+// time (user + sys) per image and its ratio: the pipeline runs batch assembly on the consumer
+// thread beside its 2 workers, so on a machine others load too it can win a larger share of the
+// CPUs than the 2-thread loop; images per CPU-second do not depend on that share.
 //   build/bench/jpeg_bench --benchmark_repetitions=3        (STOKER_BENCH_REPS: side-by-side reps)
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <turbojpeg.h>
 
 #include <algorithm>
@@ -123,10 +127,21 @@ const std::vector<std::string>& paths() {
   return p;
 }
 
+// Process CPU time (user + sys, all threads) in seconds.
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+// CPU microseconds per image of the last run_ceiling()/run_pipeline() call.
+double g_cpu_us_per_image = 0;
+
 // Ceiling: read + full-size decode of every file by TurboJPEG on kThreads plain threads.
 double run_ceiling() {
   const auto& ps = paths();
   std::atomic<std::size_t> next{0};
+  const double c0 = process_cpu_s();
   auto t0 = std::chrono::steady_clock::now();
   auto work = [&] {
     tjhandle h = tjInitDecompress();
@@ -148,6 +163,7 @@ double run_ceiling() {
   for (int t = 0; t < kThreads; ++t) ts.emplace_back(work);
   for (auto& t : ts) t.join();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  g_cpu_us_per_image = (process_cpu_s() - c0) / static_cast<double>(ps.size()) * 1e6;
   return static_cast<double>(ps.size()) / s;
 }
 
@@ -161,12 +177,14 @@ double run_pipeline(Case c, std::uint64_t seed) {
          .dct_scaling = c == Case::kRrcFlip};
   }
   auto ds = image_folder(bench_dir()).map(decode_jpeg(o), {.name = "decode_jpeg"}).batch(kBatch);
+  const double c0 = process_cpu_s();
   auto t0 = std::chrono::steady_clock::now();
   auto it = ds.iterator({.num_threads = kThreads, .memory_budget = std::size_t{2} << 30, .seed = seed});
   std::int64_t n = 0;
   while (auto b = it.next()) n += (*b)[0].shape()[0];
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (n != static_cast<std::int64_t>(paths().size())) std::abort();
+  g_cpu_us_per_image = (process_cpu_s() - c0) / static_cast<double>(n) * 1e6;
   return static_cast<double>(n) / s;
 }
 
@@ -241,12 +259,15 @@ BENCHMARK(BM_Pipeline)->ArgName("case")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark:
 void side_by_side(int reps) {
   const char* names[] = {"ceiling: TurboJPEG loop, full decode", "pipeline: rrc224+flip+batch256 (DCT scaled)",
                          "pipeline: rrc224+flip+batch256 (no DCT scaling)", "pipeline: full decode+batch256"};
-  std::vector<double> v[4], ratio[3];
+  std::vector<double> v[4], ratio[3], cpu[4], cpu_ratio[3];
   for (int r = 0; r < reps; ++r) {
     v[0].push_back(run_ceiling());
+    cpu[0].push_back(g_cpu_us_per_image);
     for (int c = 0; c < 3; ++c) {
       v[c + 1].push_back(run_pipeline(static_cast<Case>(c), static_cast<std::uint64_t>(r) + 100));
       ratio[c].push_back(v[c + 1].back() / v[0].back());
+      cpu[c + 1].push_back(g_cpu_us_per_image);
+      cpu_ratio[c].push_back(cpu[0].back() / cpu[c + 1].back());
     }
   }
   std::printf("\nside by side, %zu files (%dx%d JPEG), %d threads, %d repetitions (interleaved)\n", paths().size(), kW,
@@ -255,6 +276,15 @@ void side_by_side(int reps) {
   for (int c = 0; c < 4; ++c) {
     std::printf("%-50s %10.0f %10.0f %10.0f", names[c], stat_min(v[c]), median(v[c]), stat_max(v[c]));
     if (c > 0) std::printf("   %.2f / %.2f / %.2f", stat_min(ratio[c - 1]), median(ratio[c - 1]), stat_max(ratio[c - 1]));
+    std::printf("\n");
+  }
+  std::printf("%-50s %10s %10s %10s   %s\n", "CPU time per image (user+sys, all threads)", "min us", "median", "max",
+              "images per CPU-second, ratio to ceiling min/median/max");
+  for (int c = 0; c < 4; ++c) {
+    std::printf("%-50s %10.0f %10.0f %10.0f", names[c], stat_min(cpu[c]), median(cpu[c]), stat_max(cpu[c]));
+    if (c > 0) {
+      std::printf("   %.2f / %.2f / %.2f", stat_min(cpu_ratio[c - 1]), median(cpu_ratio[c - 1]), stat_max(cpu_ratio[c - 1]));
+    }
     std::printf("\n");
   }
 }
