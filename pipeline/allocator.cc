@@ -7,7 +7,8 @@
 // pages it takes one fault per 2 MiB. The mapping is returned to the kernel when the batch is
 // freed, as glibc would: nothing is held past the batch's life (RSS grows by at most the 2 MiB
 // rounding of the one batch). Where THP is off or madvise fails, the mapping is used with 4 KiB
-// pages as before.
+// pages as before. Under AddressSanitizer batches stay on the malloc heap, where a write past a
+// batch's end is caught (a mapping rounded up to 2 MiB would hide it).
 #include "pipeline/allocator.h"
 
 #include <sys/mman.h>
@@ -48,8 +49,22 @@ std::shared_ptr<std::byte> map_huge(std::size_t bytes) {
 
 }  // namespace
 
+bool HeapAllocator::maps_large_batches() {
+#if defined(__SANITIZE_ADDRESS__)
+  return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return false;
+#else
+  return true;
+#endif
+#else
+  return true;
+#endif
+}
+
 std::shared_ptr<std::byte> HeapAllocator::allocate(std::size_t bytes, const std::atomic<bool>&) {
-  return bytes >= kHugeMin ? map_huge(bytes) : allocate_aligned(bytes);
+  return bytes >= kHugeMin && maps_large_batches() ? map_huge(bytes) : allocate_aligned(bytes);
 }
 
 }  // namespace stoker

@@ -25,10 +25,13 @@ class BufferAllocator {
   virtual void notify_cancelled() noexcept {}
 };
 
-// 64-byte aligned heap memory, one allocation per batch.
+// 64-byte aligned heap memory, one allocation per batch; a batch of 8 MiB or more is a mapping of
+// its own on huge-page boundaries, advised for transparent huge pages and unmapped when freed.
 class HeapAllocator final : public BufferAllocator {
  public:
   std::shared_ptr<std::byte> allocate(std::size_t bytes, const std::atomic<bool>& cancelled) override;
+  // Whether large batches get their own huge-page mapping (false under AddressSanitizer).
+  static bool maps_large_batches();
 };
 
 }  // namespace stoker
