@@ -78,6 +78,51 @@ int idx_to_hdf5(const std::string& in, const std::string& out, const Args& args,
   return kExitOk;
 }
 
+// An image folder stored as its encoded JPEGs (vlen uint8 rows, the layout many image datasets
+// ship in, far smaller than pixels) and int32 labels, in listing order. Each file's header is
+// checked on the way (a file that is not a readable JPEG fails or, with skip, is left out), so the
+// file holds only what train/bench can decode. Rows are written one at a time: vlen rows cannot be
+// batched, and the pipeline reads ahead on its threads.
+int folder_to_jpeg_hdf5(const std::string& in, const std::string& out, const Args& args, int threads, ErrorPolicy on_error) {
+  const std::string images = args.get("images", "/train/images"), labels = args.get("labels", "/train/labels");
+  const ImageFolderListing list = list_image_folder(in);
+  const std::vector<std::string> class_names = list.classes;
+  Hdf5Writer w(out);
+  w.create_bytes(images);
+  w.create(labels, DType::kI32, Shape{}, hdf5_storage(args, sizeof(std::int32_t)));
+  Iterator it = image_folder(list)
+                    .map(
+                        [read = read_file()](Element e, Rng& rng) {
+                          const std::string path(tensor_path(e[0]));
+                          e = read(std::move(e), rng);
+                          read_jpeg_header(e[0].data_as<std::uint8_t>(), e[0].nbytes(), path);  // throws naming the file
+                          return e;
+                        },
+                        MapOptions{.name = "read_jpeg"})
+                    .prefetch(8)
+                    .iterator({.num_threads = threads, .memory_budget = std::size_t{256} << 20, .error_policy = on_error,
+                               .max_logged_errors = 100});
+  Element e;
+  std::uint64_t bytes = 0;
+  while (it.next(e)) {
+    w.append_bytes(images, std::span<const std::uint8_t>(e[0].data_as<std::uint8_t>(), e[0].nbytes()));
+    const std::int32_t label = e[1].item<std::int32_t>();
+    w.append(labels, std::span<const std::int32_t>(&label, 1));
+    bytes += e[0].nbytes();
+  }
+  const std::string class_names_ds = images.substr(0, images.rfind('/') == std::string::npos ? 0 : images.rfind('/')) + "/class_names";
+  w.create_bytes(class_names_ds);
+  for (const std::string& c : class_names) {
+    w.append_bytes(class_names_ds, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(c.data()), c.size()));
+  }
+  const std::int64_t rows = w.rows(labels);
+  w.close();  // publishes OUTPUT
+  std::printf("%s: %lld encoded JPEGs (%.1f MiB) from %zu classes, stored as vlen uint8\n", images.c_str(),
+              static_cast<long long>(rows), static_cast<double>(bytes) / (1 << 20), class_names.size());
+  list_skipped(it.stats());
+  return kExitOk;
+}
+
 int folder_to_hdf5(const std::string& in, const std::string& out, const Args& args, int threads, ErrorPolicy on_error) {
   DataSpec spec;
   spec.path = in;
@@ -185,13 +230,15 @@ int convert_command(const Args& args) {
       args.reject_unknown(2);
       rc = idx_to_hdf5(in, out, args, threads, on_error);
     } else {
-      args.get_size("size");
-      args.get_bool("gray");
+      const bool jpeg = args.get_choice("store", {"pixels", "jpeg"}, "pixels") == "jpeg";
+      const auto size = args.get_size("size");
+      const bool gray = args.get_bool("gray");
+      if (jpeg && (size.first > 0 || gray)) throw UsageError("--store jpeg keeps the files as they are: no --size or --gray");
       args.get("images");
       args.get("labels");
       hdf5_storage(args, 1);
       args.reject_unknown(2);
-      rc = folder_to_hdf5(in, out, args, threads, on_error);
+      rc = jpeg ? folder_to_jpeg_hdf5(in, out, args, threads, on_error) : folder_to_hdf5(in, out, args, threads, on_error);
     }
   } else if (is_hdf5_path(in)) {
     rc = hdf5_to_folder(in, out, args, threads, on_error);

@@ -107,6 +107,8 @@ const std::vector<Command>& commands() {
        "  --shuffle-filter       byte-shuffle before deflate\n"
        "  --size HxW             image folders: resize to this size (first image's size)\n"
        "  --gray                 image folders: one channel\n"
+       "  --store pixels|jpeg    image folders: decoded pixels [N,H,W,C], or the encoded files as they are\n"
+       "                         (vlen uint8 [N]; train/bench decode them in the pipeline) (pixels)\n"
        "  --images NAME, --labels NAME  dataset names for an image folder (/train/images, /train/labels)\n"
        "to an image folder:\n"
        "  --images NAME, --labels NAME  datasets to export (/train/images, /train/labels)\n"

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "cli_test_util.h"
+#include "formats/file_source.h"
+#include "formats/hdf5_source.h"
 #include "formats/hdf5_writer.h"
 #include "formats/jpeg_encode.h"
 
@@ -115,6 +117,32 @@ TEST_F(Layouts, EncodedJpegsInAVlenDatasetDecodeInThePipeline) {
                "/labels"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_GT(train_accuracy(r), 0.9) << r.out;
+}
+
+// convert folder/ out.h5 --store jpeg keeps each file's bytes (vlen uint8), in listing order with
+// its label, and train/bench read that file like the folder.
+TEST_F(Layouts, ConvertStoresAFolderAsEncodedJpegsThatTrainAndBenchRead) {
+  ASSERT_EQ(run_cli({"make-dataset", path("jf"), "--n", "64", "--test-n", "0", "--size", "12", "--classes", "2"}).rc, 0);
+  CliResult r = run_cli({"convert", path("jf/train"), path("j.h5"), "--store", "jpeg"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("64 encoded JPEGs"), std::string::npos) << r.out;
+  const ImageFolderListing list = list_image_folder(path("jf/train"));
+  Iterator it = hdf5(path("j.h5"), {"/train/images", "/train/labels"}).iterator({.num_threads = 1});
+  std::size_t i = 0;
+  while (auto e = it.next()) {
+    ASSERT_LT(i, list.paths.size());
+    const std::string want = read_text(list.paths[i]);
+    ASSERT_EQ(std::string(reinterpret_cast<const char*>((*e)[0].data()), (*e)[0].nbytes()), want) << list.paths[i];
+    EXPECT_EQ((*e)[1].item<std::int32_t>(), list.labels[i]);
+    ++i;
+  }
+  EXPECT_EQ(i, list.paths.size());
+  r = run_cli({"bench", "--data", path("j.h5"), "--batch", "16"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("64 images"), std::string::npos) << r.out;
+  r = run_cli({"convert", path("jf/train"), path("k.h5"), "--store", "jpeg", "--size", "8"});
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("--store jpeg keeps the files as they are"), std::string::npos) << r.err;
 }
 
 TEST_F(Layouts, SeveralPairsAreListedForTheUserToChoose) {
