@@ -20,8 +20,6 @@ if [ "${1:-}" = test ]; then
     python3-pytest python3-numpy python3-h5py python3-pil python3-torch
     # python -m stoker.report (its test draws a real run's PNG)
     python3-matplotlib
-    # memory and fault tests measure processes with /usr/bin/time
-    time
     # scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes
     clang libclang-rt-14-dev
   )
