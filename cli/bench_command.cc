@@ -86,7 +86,7 @@ int bench_command(const Args& args) {
   std::shared_ptr<TraceRecorder> trace = trace_path.empty() ? nullptr : start_trace(trace_path, "main (consumer)");
 
   LabeledData data = open_labeled(spec);
-  check_batch_fits(data, batch, budget);
+  check_batch_fits(data, spec.path, batch, budget);
   Dataset ds = data.make(shuffle);
   if (epochs > 1) ds = ds.repeat(epochs);
   if (limit > 0) ds = ds.take(limit);

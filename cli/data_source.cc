@@ -171,15 +171,18 @@ LabeledData open_labeled(const DataSpec& given) {
   return d;
 }
 
-void check_batch_fits(const LabeledData& data, std::int64_t batch, std::size_t budget) {
+void check_batch_fits(const LabeledData& data, const std::string& source, std::int64_t batch, std::size_t budget) {
   const std::string where = data.kind + " " + std::to_string(data.height) + "x" + std::to_string(data.width) + "x" +
                             std::to_string(data.channels) + " rows";
   const std::size_t bytes = checked_mul(data.row_bytes, static_cast<std::size_t>(std::max<std::int64_t>(batch, 1)),
                                         "a batch of " + std::to_string(batch) + " " + where);
   // One element, and one batch of them, must each fit in the budget (memory_budget.h).
-  MemoryBudget(budget).require_fits(bytes, "a batch of " + std::to_string(std::max<std::int64_t>(batch, 1)) + " " + where +
-                                               " (" + format_bytes(double(data.row_bytes)) + " each)",
-                                    {"cli", data.description.substr(0, data.description.find(':')), std::nullopt});
+  const MemoryBudget b(budget);
+  if (!b.fits(bytes)) {
+    b.refuse(bytes, "a batch of " + std::to_string(std::max<std::int64_t>(batch, 1)) + " " + where + " (" +
+                        format_bytes(double(data.row_bytes)) + " each)",
+             {"cli", source, std::nullopt});
+  }
 }
 
 std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget) {

@@ -75,7 +75,7 @@ LabeledData open_labeled(const DataSpec& spec);
 
 // Refuses (stoker::Error kOutOfMemory) a batch of `batch` rows of `data` larger than the whole
 // memory budget, naming the row size, the batch and the budget, before any row is read.
-void check_batch_fits(const LabeledData& data, std::int64_t batch, std::size_t budget);
+void check_batch_fits(const LabeledData& data, const std::string& source, std::int64_t batch, std::size_t budget);
 // Auto shuffle buffer: all rows when they fit in a quarter of `budget`, else as many as do
 // (at least 1).
 std::size_t auto_shuffle_buffer(const LabeledData& data, std::size_t budget);

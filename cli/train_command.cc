@@ -110,7 +110,7 @@ int train_command(const Args& args) {
   // Under mpirun: this rank's place in the job (data parallel); alone otherwise.
   const DistributedRun dist = join_distributed_run();
   LabeledData data = open_labeled(spec);
-  check_batch_fits(data, batch_flag, budget);
+  check_batch_fits(data, spec.path, batch_flag, budget);
   std::size_t shuffle_buffer = shuffle_text == "auto" ? auto_shuffle_buffer(data, budget)
                                                       : static_cast<std::size_t>(args.get_count("shuffle-buffer", 0, true));
   std::optional<LabeledData> val;

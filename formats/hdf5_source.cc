@@ -282,8 +282,10 @@ class Hdf5Iterator final : public StageIterator {
       if (holding && !rt_.budget().has_room(fixed_bytes)) return;
       // The one block taken without room must still fit the whole budget (a crafted chunk shape
       // can make a block of gigabytes from a file of kilobytes).
-      rt_.budget().require_fits(fixed_bytes, "a block of " + std::to_string(meta.block_rows) + " rows (whole chunks)",
-                                {n_->options_.name, meta.path, lo});
+      if (!rt_.budget().fits(fixed_bytes)) {
+        rt_.budget().refuse(fixed_bytes, "a block of " + std::to_string(meta.block_rows) + " rows (whole chunks)",
+                            {n_->options_.name, meta.path, lo});
+      }
       ++next_block_;
       auto p = std::make_shared<Pending>();
       p->meta = file_meta;

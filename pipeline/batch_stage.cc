@@ -150,19 +150,26 @@ class BatchIterator final : public StageIterator {
       BatchLayout::describe(e, dtypes, shapes);
       layout_.emplace(dtypes, shapes, n_->size_);
     }
-    if (!rt_.allocator_reserved()) rt_.budget().require_fits(layout_->total, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
-    storage_ = allocate_batch(rt_, counters_, layout_->total, n_->name());
-    if (!rt_.allocator_reserved()) charge_ = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
+    storage_ = new_storage(charge_);
+  }
+
+  // Memory for one batch of layout_, charged to the budget unless the allocator reserved it (a
+  // pinned ring); a batch larger than the whole budget is refused before it is allocated.
+  std::shared_ptr<std::byte> new_storage(MemoryCharge& charge) {
+    const std::size_t bytes = layout_->total;
+    if (!rt_.allocator_reserved()) {
+      if (!rt_.budget().fits(bytes)) rt_.budget().refuse(bytes, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
+      charge = MemoryCharge(&rt_.budget(), &counters_, bytes);
+    }
+    return allocate_batch(rt_, counters_, bytes, n_->name());
   }
 
   // The input writes the rows straight into the batch's memory (IteratorNode::bulk_read).
   bool next_bulk(Element& out) {
     if (!input_) return false;
     if (!layout_) layout_.emplace(bulk_dtypes_, bulk_shapes_, n_->size_);
-    if (!rt_.allocator_reserved()) rt_.budget().require_fits(layout_->total, "a batch of " + std::to_string(n_->size_) + " rows", {n_->name()});
-    std::shared_ptr<std::byte> storage = allocate_batch(rt_, counters_, layout_->total, n_->name());
     MemoryCharge charge;
-    if (!rt_.allocator_reserved()) charge = MemoryCharge(&rt_.budget(), &counters_, layout_->total);
+    std::shared_ptr<std::byte> storage = new_storage(charge);
     std::vector<std::byte*> dst;
     for (std::size_t off : layout_->offsets) dst.push_back(storage.get() + off);
     const std::int64_t rows = input_->bulk_read(n_->size_, dst.data());

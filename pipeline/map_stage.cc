@@ -239,7 +239,7 @@ class MapIterator final : public StageIterator {
       try {
         Rng rng(seed, epoch, static_cast<std::uint64_t>(item.index));
         item.element = fn(std::move(item.element), rng);
-        rt.budget().require_fits(item.element.nbytes(), "one element", {});
+        if (!rt.budget().fits(item.element.nbytes())) rt.budget().refuse(item.element.nbytes(), "one element", {});
         bytes += item.element.nbytes();
       } catch (...) {
         item.error = std::make_exception_ptr(detail::current_error_as({name, "", item.index}));

@@ -37,8 +37,7 @@ std::string MemoryBudget::format_bytes(double bytes) {
   return buf;
 }
 
-void MemoryBudget::require_fits(std::size_t bytes, const std::string& what, const ErrorContext& where) const {
-  if (bytes <= limit_) return;
+void MemoryBudget::refuse(std::size_t bytes, const std::string& what, const ErrorContext& where) const {
   throw Error(ErrorCode::kOutOfMemory,
               what + " needs " + format_bytes(double(bytes)) + " (" + std::to_string(bytes) +
                   " bytes), more than the whole memory budget of " + format_bytes(double(limit_)) +

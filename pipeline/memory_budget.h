@@ -35,8 +35,11 @@ class MemoryBudget {
   bool has_room(std::size_t bytes) const { return used() + bytes <= limit_; }
   bool has_room_for_buffer(std::size_t bytes) const { return used() + bytes <= limit_ - limit_ / 4; }
   // One unit (an element, a block, a batch) larger than the whole budget can never be held within
-  // it: throws kOutOfMemory naming `what`, its size and the budget, before anything is allocated.
-  void require_fits(std::size_t bytes, const std::string& what, const ErrorContext& where) const;
+  // it: callers check fits() before allocating it and otherwise refuse(), which throws
+  // kOutOfMemory naming `what`, its size and the budget. (Two calls, so the hot path builds no
+  // message.)
+  bool fits(std::size_t bytes) const { return bytes <= limit_; }
+  [[noreturn]] void refuse(std::size_t bytes, const std::string& what, const ErrorContext& where) const;
   // "12.3 MiB" (powers of 1024), for messages.
   static std::string format_bytes(double bytes);
 
