@@ -170,6 +170,26 @@ std::string write_corrupt(const TempDir& dir, bool fletcher) {
   return path;
 }
 
+// Reads `it` to its end, continuing after errors: the labels (component 1) delivered and the
+// errors raised, each checked to be DataLoss and to name every one of `words`.
+std::pair<std::vector<std::int64_t>, std::vector<Error>> labels_through_errors(Iterator& it,
+                                                                              const std::vector<std::string>& words) {
+  std::vector<std::int64_t> got;
+  std::vector<Error> errors;
+  for (;;) {
+    try {
+      auto e = it.next();
+      if (!e) break;
+      got.push_back((*e)[1].item<std::int64_t>());
+    } catch (const Error& e) {
+      errors.push_back(e);
+      EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
+      for (const std::string& w : words) EXPECT_NE(std::string(e.what()).find(w), std::string::npos) << e.what();
+    }
+  }
+  return {got, errors};
+}
+
 TEST(Hdf5Errors, CorruptChunkIsDataLossNamingFileDatasetAndRows) {
   for (bool raw : {true, false}) {
     for (bool fletcher : {false, true}) {
@@ -179,24 +199,9 @@ TEST(Hdf5Errors, CorruptChunkIsDataLossNamingFileDatasetAndRows) {
       for (int threads : {1, 2}) {
         Iterator it = hdf5(path, {"d", "labels"}, {.block_rows = 20, .raw_chunk_decode = raw})
                           .iterator({.num_threads = threads});
-        std::vector<std::int64_t> got;
-        int errors = 0;
-        for (;;) {
-          try {
-            auto e = it.next();
-            if (!e) break;
-            got.push_back((*e)[1].item<std::int64_t>());
-          } catch (const Error& e) {
-            ++errors;
-            EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
-            std::string w = e.what();
-            for (std::string n : {path, std::string("/d"), std::string("30")}) {
-              EXPECT_NE(w.find(n), std::string::npos) << w;
-            }
-            EXPECT_EQ(e.context().record, 30);
-          }
-        }
-        EXPECT_EQ(errors, 1);
+        const auto [got, errors] = labels_through_errors(it, {path, "/d", "30"});
+        ASSERT_EQ(errors.size(), 1u);
+        EXPECT_EQ(errors[0].context().record, 30);
         ASSERT_EQ(got.size(), 90u);  // next() after the error continues after the bad chunk
         for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i < 30 ? i : i + 10);
       }
@@ -246,22 +251,8 @@ TEST(Hdf5Errors, AChunkIndexClaimingMoreBytesThanTheFileIsDataLoss) {
   f.close();
 
   Iterator it = hdf5(path, {"/d", "/labels"}, {.block_rows = 40}).iterator({.num_threads = 1});
-  std::vector<std::int64_t> got;
-  int errors = 0;
-  for (;;) {
-    try {
-      auto e = it.next();
-      if (!e) break;
-      got.push_back((*e)[1].item<std::int64_t>());
-    } catch (const Error& e) {
-      ++errors;
-      EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
-      for (std::string n : {path, std::string("/d"), std::string("corrupt chunk index")}) {
-        EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
-      }
-    }
-  }
-  EXPECT_EQ(errors, 1);
+  const auto [got, errors] = labels_through_errors(it, {path, "/d", "corrupt chunk index"});
+  EXPECT_EQ(errors.size(), 1u);
   EXPECT_EQ(got.size(), 30u);  // the other three chunks still read
 }
 
