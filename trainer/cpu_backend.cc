@@ -1,11 +1,11 @@
-// CPU backend (see cpu_backend.h).
+// CPU backend (see cpu_backend.h): buffers, chunking over TBB, gradient reduction and the
+// optimizer; the per-chunk arithmetic of each layer is in cpu_layers.cc.
 #include "trainer/cpu_backend.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <mutex>
-#include <cstring>
 #include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,6 +18,7 @@
 #include "pipeline/error.h"
 #include "pipeline/rng.h"
 #include "trainer/cpu_blas.h"
+#include "trainer/cpu_layers.h"
 #include "trainer/distributed.h"
 #include "trainer/kernels_math.h"
 #include "trainer/planner.h"
@@ -219,6 +220,15 @@ class CpuBackend final : public Backend {
     cparams_ = params_;
     for (auto& v : cparams_) for (float& x : v) x = kmath::round_to(ctype_, x);
   }
+  // Layer l as cpu_layers' functions see it, with this chunk's gradients.
+  cpu_layers::Layer layer(std::size_t l, Slot& slot) const {
+    cpu_layers::Layer L{spec_.layers()[l], shapes_[l]};
+    if (layer_param_[l] >= 0) {
+      const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+      L.w = w(p), L.b = w(p + 1), L.dw = slot.grads[p].data(), L.db = slot.grads[p + 1].data();
+    }
+    return L;
+  }
   void round_span(float* p, std::size_t n) const {
     if (!ctype_) return;
     for (std::size_t i = 0; i < n; ++i) p[i] = kmath::round_to(ctype_, p[i]);
@@ -285,17 +295,7 @@ class CpuBackend final : public Backend {
     // Cast the input.
     const std::int64_t in_sz = numel(input_);
     float* x0 = act_[0].data() + off * in_sz;
-    const std::size_t first = static_cast<std::size_t>((begin + off) * in_sz);
-    const std::size_t total = static_cast<std::size_t>(n * in_sz);
-    if (b.x_dtype == DType::kU8) {
-      const auto* src = static_cast<const std::uint8_t*>(b.x) + first;
-      for (std::size_t i = 0; i < total; ++i) x0[i] = kmath::round_to(ctype_, kmath::cast_u8(src[i], cfg_.input_scale));
-    } else if (b.x_dtype == DType::kF32) {
-      const auto* src = static_cast<const float*>(b.x) + first;
-      for (std::size_t i = 0; i < total; ++i) x0[i] = kmath::round_to(ctype_, kmath::cast_f32(src[i], cfg_.input_scale));
-    } else {
-      throw Error(ErrorCode::kUnsupported, std::string("trainer: images must be uint8 or float32, got ") + dtype_name(b.x_dtype));
-    }
+    cpu_layers::cast_input(b, begin + off, n, in_sz, ctype_, cfg_.input_scale, x0);
 
     // Forward. ptr[l] is the input of layer l (flatten passes its input through).
     std::vector<float*>& ptr = slot.ptr;
@@ -313,11 +313,14 @@ class CpuBackend final : public Backend {
       ptr[l + 1] = y;
       const float* x = ptr[l];
       switch (ls.kind) {
-        case LayerKind::kConv2D: conv_forward(l, x, y, n, slot); break;
-        case LayerKind::kMaxPool: pool_forward(l, x, y, argmax_[l].data() + off * osz, n); break;
-        case LayerKind::kDense: dense_forward(l, x, y, n); break;
-        case LayerKind::kDropout: dropout_forward(l, x, y, mask_[l].data() + off * osz, n, begin + off, step); break;
-        case LayerKind::kReLU: relu_forward(x, y, n * osz); break;
+        case LayerKind::kConv2D: cpu_layers::conv_forward(layer(l, slot), x, y, n, slot.cols.data()); break;
+        case LayerKind::kMaxPool: cpu_layers::pool_forward(layer(l, slot), x, y, argmax_[l].data() + off * osz, n); break;
+        case LayerKind::kDense: cpu_layers::dense_forward(layer(l, slot), x, y, n); break;
+        case LayerKind::kDropout:
+          cpu_layers::dropout_forward(layer(l, slot), cfg_.seed, static_cast<int>(l), x, y, mask_[l].data() + off * osz, n,
+                                      begin + off, step);
+          break;
+        case LayerKind::kReLU: cpu_layers::relu_forward(x, y, n * osz); break;
         case LayerKind::kFlatten: break;
       }
       round_span(y, static_cast<std::size_t>(n * osz));
@@ -328,29 +331,7 @@ class CpuBackend final : public Backend {
     const float* logits = ptr[shapes_.size()];
     float* dy = train ? slot.g0.data() : nullptr;
     const float grad_scale = loss_weight * scaler_.scale;
-    StepStats st;
-    st.count = n;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t s = begin + off + i;
-      int label = -1;
-      const float* target = nullptr;
-      if (b.one_hot) {
-        target = static_cast<const float*>(b.y) + s * classes;
-      } else {
-        const std::int64_t v = b.y_dtype == DType::kI64 ? static_cast<const std::int64_t*>(b.y)[s]
-                                                        : static_cast<const std::int32_t*>(b.y)[s];
-        if (v < 0 || v >= classes) {
-          throw Error(ErrorCode::kInvalidArgument, "label " + std::to_string(v) + " outside [0, " + std::to_string(classes) +
-                                                       ") for a model with " + std::to_string(classes) + " classes",
-                      {"trainer", "", s});
-        }
-        label = static_cast<int>(v);
-      }
-      bool ok = false;
-      st.loss_sum += kmath::softmax_xent_row(logits + i * classes, classes, label, target, grad_scale,
-                                             dy ? dy + i * classes : nullptr, &ok);
-      st.correct += ok;
-    }
+    const StepStats st = cpu_layers::softmax_xent(b, begin + off, n, classes, logits, grad_scale, dy);
     if (!train) return st;
     round_span(dy, static_cast<std::size_t>(n * classes));
 
@@ -367,11 +348,13 @@ class CpuBackend final : public Backend {
       const float* y = ptr[l + 1];
       float* dx = other;
       switch (ls.kind) {
-        case LayerKind::kConv2D: conv_backward(l, x, y, cur, dx_needed ? dx : nullptr, n, slot); break;
-        case LayerKind::kMaxPool: if (dx_needed) pool_backward(l, cur, argmax_[l].data() + off * osz, dx, n); break;
-        case LayerKind::kDense: dense_backward(l, x, y, cur, dx_needed ? dx : nullptr, n, slot); break;
-        case LayerKind::kDropout: if (dx_needed) dropout_backward(l, cur, mask_[l].data() + off * osz, dx, n); break;
-        case LayerKind::kReLU: if (dx_needed) relu_backward(y, cur, dx, n * osz); break;
+        case LayerKind::kConv2D:
+          cpu_layers::conv_backward(layer(l, slot), x, y, cur, dx_needed ? dx : nullptr, n, slot.cols.data(), slot.dcols.data());
+          break;
+        case LayerKind::kMaxPool: if (dx_needed) cpu_layers::pool_backward(layer(l, slot), cur, argmax_[l].data() + off * osz, dx, n); break;
+        case LayerKind::kDense: cpu_layers::dense_backward(layer(l, slot), x, y, cur, dx_needed ? dx : nullptr, n); break;
+        case LayerKind::kDropout: if (dx_needed) cpu_layers::dropout_backward(layer(l, slot), cur, mask_[l].data() + off * osz, dx, n); break;
+        case LayerKind::kReLU: if (dx_needed) cpu_layers::relu_backward(y, cur, dx, n * osz); break;
         case LayerKind::kFlatten: break;
       }
       if (!dx_needed) break;
@@ -379,201 +362,6 @@ class CpuBackend final : public Backend {
       std::swap(cur, other);
     }
     return st;
-  }
-
-  // ---- Layers: one forward and one backward per kind (conv and pool further below). Shapes:
-  // x [n, in], y [n, out] (NHWC flattened per sample); dy is the gradient of y (modified in place
-  // by a fused relu); dx receives the gradient of x (nullptr: not needed).
-
-  // y = x W + b (then relu).  W [in, out] (Keras layout), b [out].
-  void dense_forward(std::size_t l, const float* x, float* y, std::int64_t n) const {
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
-    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
-    const float* bias = w(p + 1);
-    for (std::int64_t i = 0; i < n; ++i) std::memcpy(y + i * osz, bias, static_cast<std::size_t>(osz) * 4);
-    cpu_blas::sgemm(false, false, n, osz, isz, x, w(p), y, 1.f);
-    if (spec_.layers()[l].activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) y[i] = kmath::relu(y[i]);
-  }
-  // dW += x^T dz, db += sum_i dz, dx = dz W^T, with dz = dy masked by the fused relu.
-  void dense_backward(std::size_t l, const float* x, const float* y, float* dy, float* dx, std::int64_t n, Slot& slot) const {
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t isz = numel(sh.in), osz = numel(sh.out);
-    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
-    if (spec_.layers()[l].activation == Activation::kReLU) for (std::int64_t i = 0; i < n * osz; ++i) dy[i] = kmath::relu_grad(y[i], dy[i]);
-    float* db = slot.grads[p + 1].data();
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < osz; ++j) db[j] += dy[i * osz + j];
-    cpu_blas::sgemm(true, false, isz, osz, n, x, dy, slot.grads[p].data(), 1.f);
-    if (dx) cpu_blas::sgemm(false, true, n, isz, osz, dy, w(p), dx, 0.f);
-  }
-  // y = x * mask / keep; mask [n, out] drawn from (seed, layer, step, sample index first + i, j).
-  void dropout_forward(std::size_t l, const float* x, float* y, std::uint8_t* mask, std::int64_t n, std::int64_t first,
-                       std::uint64_t step) const {
-    const std::int64_t osz = numel(shapes_[l].out);
-    const float keep = 1.f - spec_.layers()[l].rate, inv_keep = 1.f / keep;
-    for (std::int64_t i = 0; i < n; ++i) {
-      for (std::int64_t j = 0; j < osz; ++j) {
-        const bool k = kmath::dropout_keep(cfg_.seed, static_cast<int>(l), step, first + i, j, keep);
-        mask[i * osz + j] = k;
-        y[i * osz + j] = k ? x[i * osz + j] * inv_keep : 0.f;
-      }
-    }
-  }
-  void dropout_backward(std::size_t l, const float* dy, const std::uint8_t* mask, float* dx, std::int64_t n) const {
-    const std::int64_t osz = numel(shapes_[l].out);
-    const float inv_keep = 1.f / (1.f - spec_.layers()[l].rate);
-    for (std::int64_t i = 0; i < n * osz; ++i) dx[i] = mask[i] ? dy[i] * inv_keep : 0.f;
-  }
-  static void relu_forward(const float* x, float* y, std::int64_t count) {
-    for (std::int64_t i = 0; i < count; ++i) y[i] = kmath::relu(x[i]);
-  }
-  static void relu_backward(const float* y, const float* dy, float* dx, std::int64_t count) {
-    for (std::int64_t i = 0; i < count; ++i) dx[i] = kmath::relu_grad(y[i], dy[i]);
-  }
-  // dx = 0, then each output's gradient goes to the input its max came from (argmax [n, out]).
-  void pool_backward(std::size_t l, const float* dy, const std::int32_t* argmax, float* dx, std::int64_t n) const {
-    const std::int64_t isz = numel(shapes_[l].in), osz = numel(shapes_[l].out);
-    std::fill(dx, dx + n * isz, 0.f);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < osz; ++j) dx[i * isz + argmax[i * osz + j]] += dy[i * osz + j];
-  }
-
-  // im2col of `g` samples starting at x (NHWC) into cols [g*OH*OW, KH*KW*C]. For one kernel row
-  // the valid kw positions are one contiguous run of (kw range) * C floats in x, copied at once.
-  void im2col(std::size_t l, const float* x, std::int64_t g, float* cols) const {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t H = sh.in[0], W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1], k = ls.kernel;
-    const std::int64_t K = k * k * C;
-    for (std::int64_t s = 0; s < g; ++s) {
-      const float* xs = x + s * H * W * C;
-      for (std::int64_t oh = 0; oh < OH; ++oh) {
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          float* row = cols + ((s * OH + oh) * OW + ow) * K;
-          const std::int64_t w0 = ow * ls.stride - sh.pad_left;
-          const std::int64_t kw_lo = std::max<std::int64_t>(0, -w0), kw_hi = std::min<std::int64_t>(k, W - w0);
-          for (std::int64_t kh = 0; kh < k; ++kh) {
-            const std::int64_t h = oh * ls.stride + kh - sh.pad_top;
-            float* dst = row + kh * k * C;
-            if (h < 0 || h >= H || kw_lo >= kw_hi) {
-              std::fill(dst, dst + k * C, 0.f);
-              continue;
-            }
-            std::fill(dst, dst + kw_lo * C, 0.f);
-            std::memcpy(dst + kw_lo * C, xs + (h * W + w0 + kw_lo) * C, static_cast<std::size_t>((kw_hi - kw_lo) * C) * 4);
-            std::fill(dst + kw_hi * C, dst + k * C, 0.f);
-          }
-        }
-      }
-    }
-  }
-
-  void col2im(std::size_t l, const float* cols, std::int64_t g, float* dx) const {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t H = sh.in[0], W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1], k = ls.kernel;
-    const std::int64_t K = k * k * C;
-    std::fill(dx, dx + g * H * W * C, 0.f);
-    for (std::int64_t s = 0; s < g; ++s) {
-      float* xs = dx + s * H * W * C;
-      for (std::int64_t oh = 0; oh < OH; ++oh) {
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          const float* row = cols + ((s * OH + oh) * OW + ow) * K;
-          const std::int64_t w0 = ow * ls.stride - sh.pad_left;
-          const std::int64_t kw_lo = std::max<std::int64_t>(0, -w0), kw_hi = std::min<std::int64_t>(k, W - w0);
-          if (kw_lo >= kw_hi) continue;
-          for (std::int64_t kh = 0; kh < k; ++kh) {
-            const std::int64_t h = oh * ls.stride + kh - sh.pad_top;
-            if (h < 0 || h >= H) continue;
-            const float* __restrict src = row + (kh * k + kw_lo) * C;
-            float* __restrict dst = xs + (h * W + w0 + kw_lo) * C;
-            const std::int64_t len = (kw_hi - kw_lo) * C;
-            for (std::int64_t i = 0; i < len; ++i) dst[i] += src[i];
-          }
-        }
-      }
-    }
-  }
-
-  std::int64_t group_of(std::size_t l) const {
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t k = spec_.layers()[l].kernel;
-    return conv_group_size(sh.out[0] * sh.out[1] * k * k * sh.in[2]);
-  }
-
-  void conv_forward(std::size_t l, const float* x, float* y, std::int64_t n, Slot& slot) const {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t P = sh.out[0] * sh.out[1], F = ls.units, K = ls.kernel * ls.kernel * sh.in[2];
-    const std::int64_t isz = numel(sh.in), G = group_of(l);
-    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
-    const float* bias = w(p + 1);
-    for (std::int64_t s = 0; s < n; s += G) {
-      const std::int64_t g = std::min(G, n - s);
-      im2col(l, x + s * isz, g, slot.cols.data());
-      float* ys = y + s * P * F;
-      for (std::int64_t r = 0; r < g * P; ++r) std::memcpy(ys + r * F, bias, static_cast<std::size_t>(F) * 4);
-      cpu_blas::sgemm(false, false, g * P, F, K, slot.cols.data(), w(p), ys, 1.f);
-      if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < g * P * F; ++i) ys[i] = kmath::relu(ys[i]);
-    }
-  }
-
-  void conv_backward(std::size_t l, const float* x, const float* y, float* dy, float* dx, std::int64_t n, Slot& slot) const {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t P = sh.out[0] * sh.out[1], F = ls.units, K = ls.kernel * ls.kernel * sh.in[2];
-    const std::int64_t isz = numel(sh.in), G = group_of(l);
-    const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
-    if (ls.activation == Activation::kReLU) for (std::int64_t i = 0; i < n * P * F; ++i) dy[i] = kmath::relu_grad(y[i], dy[i]);
-    float* db = slot.grads[p + 1].data();
-    for (std::int64_t r = 0; r < n * P; ++r)
-      for (std::int64_t f = 0; f < F; ++f) db[f] += dy[r * F + f];
-    for (std::int64_t s = 0; s < n; s += G) {
-      const std::int64_t g = std::min(G, n - s);
-      im2col(l, x + s * isz, g, slot.cols.data());  // recomputed: cheaper than keeping it
-      const float* dys = dy + s * P * F;
-      cpu_blas::sgemm(true, false, K, F, g * P, slot.cols.data(), dys, slot.grads[p].data(), 1.f);
-      if (dx) {
-        cpu_blas::sgemm(false, true, g * P, K, F, dys, w(p), slot.dcols.data(), 0.f);
-        col2im(l, slot.dcols.data(), g, dx + s * isz);
-      }
-    }
-  }
-
-  // Max pooling; window positions in row-major order, the first maximum wins (ties keep the
-  // earliest position). Channels innermost so the compare loop runs over contiguous memory.
-  void pool_forward(std::size_t l, const float* x, float* y, std::int32_t* am, std::int64_t n) const {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const std::int64_t W = sh.in[1], C = sh.in[2], OH = sh.out[0], OW = sh.out[1];
-    const std::int64_t isz = numel(sh.in), osz = numel(sh.out), k = ls.kernel, st = ls.stride;
-    for (std::int64_t s = 0; s < n; ++s) {
-      const float* xs = x + s * isz;
-      for (std::int64_t oh = 0; oh < OH; ++oh) {
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          float* __restrict yo = y + s * osz + (oh * OW + ow) * C;
-          std::int32_t* __restrict ao = am + s * osz + (oh * OW + ow) * C;
-          const std::int32_t base = static_cast<std::int32_t>((oh * st * W + ow * st) * C);
-          for (std::int64_t c = 0; c < C; ++c) {
-            yo[c] = xs[base + c];
-            ao[c] = base + static_cast<std::int32_t>(c);
-          }
-          for (std::int64_t kh = 0; kh < k; ++kh) {
-            for (std::int64_t kw = (kh == 0 ? 1 : 0); kw < k; ++kw) {
-              const std::int32_t at = static_cast<std::int32_t>(((oh * st + kh) * W + ow * st + kw) * C);
-              const float* __restrict xp = xs + at;
-              for (std::int64_t c = 0; c < C; ++c) {  // branch-free so it vectorises
-                const float v = xp[c], cur = yo[c];
-                const std::int32_t m = -static_cast<std::int32_t>(v > cur);
-                yo[c] = v > cur ? v : cur;
-                ao[c] = (ao[c] & ~m) | ((at + static_cast<std::int32_t>(c)) & m);
-              }
-            }
-          }
-        }
-      }
-    }
   }
 
   ModelSpec spec_;
