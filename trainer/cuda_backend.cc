@@ -15,6 +15,8 @@
 // waited for on stream()) is read in place: the uint8->float cast and the loss read its slices.
 // Limits: "same" padding must be symmetric (odd kernels at stride 1), as legacy cuDNN pads
 // symmetrically; other cases throw kUnsupported.
+// Files: this one holds the backend (buffers, the step, the optimizer, parameter I/O); each
+// layer's descriptors and forward/backward are in cuda_layers.cc, the device RAII in cuda_handles.h.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -28,7 +30,9 @@
 #include "pipeline/error.h"
 #include "trainer/backend.h"
 #include "device/cuda_check.h"
+#include "trainer/cuda_handles.h"
 #include "trainer/cuda_kernels.h"
+#include "trainer/cuda_layers.h"
 #include "trainer/distributed.h"
 #include "trainer/planner.h"
 
@@ -46,79 +50,8 @@ namespace {
 
 namespace ck = cuda_kernels;
 
-// Move-only device allocation; freed without throwing.
-class DevBuf {
- public:
-  DevBuf() = default;
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  DevBuf(DevBuf&& o) noexcept : p_(std::exchange(o.p_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
-  DevBuf& operator=(DevBuf&& o) noexcept {
-    if (this != &o) {
-      release();
-      p_ = std::exchange(o.p_, nullptr);
-      bytes_ = std::exchange(o.bytes_, 0);
-    }
-    return *this;
-  }
-  ~DevBuf() { release(); }
-  void alloc(std::size_t bytes) {
-    release();
-    if (bytes == 0) return;
-    STOKER_CUDA_CHECK(cudaMalloc(&p_, bytes));
-    bytes_ = bytes;
-  }
-  void release() {
-    if (p_) cudaFree(p_);
-    p_ = nullptr;
-    bytes_ = 0;
-  }
-  template <class T = void>
-  T* get() const { return static_cast<T*>(p_); }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  void* p_ = nullptr;
-  std::size_t bytes_ = 0;
-};
-
-// Per-layer cuDNN descriptors and the convolution algorithms chosen for the current micro-batch.
-struct LayerDev {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
-  cudnnFilterDescriptor_t f = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnPoolingDescriptor_t pool = nullptr;
-  cudnnConvolutionFwdAlgo_t fwd{};
-  cudnnConvolutionBwdDataAlgo_t bwd_data{};
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
-};
-
-// Every library handle and descriptor the backend creates. A separate member (constructed
-// first, destroyed last) so a constructor that throws half-way still releases what it made.
-struct CudaHandles {
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
-  cudnnHandle_t dnn = nullptr;
-  cudnnActivationDescriptor_t relu = nullptr;
-  std::vector<LayerDev> dev;
-  CudaHandles() = default;
-  CudaHandles(const CudaHandles&) = delete;
-  CudaHandles& operator=(const CudaHandles&) = delete;
-  ~CudaHandles() {  // no-throw: statuses ignored on purpose
-    if (stream) cudaStreamSynchronize(stream);
-    for (auto& d : dev) {
-      if (d.x) cudnnDestroyTensorDescriptor(d.x);
-      if (d.y) cudnnDestroyTensorDescriptor(d.y);
-      if (d.f) cudnnDestroyFilterDescriptor(d.f);
-      if (d.conv) cudnnDestroyConvolutionDescriptor(d.conv);
-      if (d.pool) cudnnDestroyPoolingDescriptor(d.pool);
-    }
-    if (relu) cudnnDestroyActivationDescriptor(relu);
-    if (dnn) cudnnDestroy(dnn);
-    if (blas) cublasDestroy(blas);
-    if (stream) cudaStreamDestroy(stream);
-  }
-};
+using detail::CudaHandles;
+using detail::DevBuf;
 
 class CudaBackend final : public Backend {
  public:
@@ -163,24 +96,7 @@ class CudaBackend final : public Backend {
 
     dev_.resize(shapes_.size());
     for (std::size_t l = 0; l < shapes_.size(); ++l) {
-      const LayerSpec& ls = spec_.layers()[l];
-      const LayerShape& sh = shapes_[l];
-      LayerDev& d = dev_[l];
-      STOKER_CUDA_CHECK(cudnnCreateTensorDescriptor(&d.x));
-      STOKER_CUDA_CHECK(cudnnCreateTensorDescriptor(&d.y));
-      if (ls.kind == LayerKind::kConv2D) {
-        STOKER_CUDA_CHECK(cudnnCreateFilterDescriptor(&d.f));
-        STOKER_CUDA_CHECK(cudnnSetFilter4dDescriptor(d.f, dt_, CUDNN_TENSOR_NHWC, ls.units, static_cast<int>(sh.in[2]), ls.kernel, ls.kernel));
-        STOKER_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&d.conv));
-        STOKER_CUDA_CHECK(cudnnSetConvolution2dDescriptor(d.conv, static_cast<int>(sh.pad_top), static_cast<int>(sh.pad_left), ls.stride,
-                                           ls.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-        // fp32: true fp32 FMA (no TF32) so results compare with the CPU; mixed: tensor cores.
-        STOKER_CUDA_CHECK(cudnnSetConvolutionMathType(d.conv, ct_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
-      } else if (ls.kind == LayerKind::kMaxPool) {
-        STOKER_CUDA_CHECK(cudnnCreatePoolingDescriptor(&d.pool));
-        STOKER_CUDA_CHECK(cudnnSetPooling2dDescriptor(d.pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, ls.kernel, ls.kernel, 0, 0,
-                                       ls.stride, ls.stride));
-      }
+      cuda_layers::create_descriptors(spec_.layers()[l], shapes_[l], dt_, ct_, dev_[l]);
     }
     set_params(spec.init_params(input, cfg.seed));
   }
@@ -304,21 +220,7 @@ class CudaBackend final : public Backend {
   // Copies Keras-layout tensors `p` (one per ParamInfo) to `dst`, a device buffer in this
   // backend's layout (conv kernels KRSC); synchronous with the host vector (pageable memcpy).
   void upload(const std::vector<std::vector<float>>& p, float* dst_dev, const char* what) {
-    if (p.size() != pinfo_.size()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": wrong number of tensors");
-    std::vector<float> flat(static_cast<std::size_t>(ptotal_));
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      if (static_cast<std::int64_t>(p[i].size()) != pinfo_[i].size) {
-        throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": " + pinfo_[i].name + " has the wrong size");
-      }
-      float* dst = flat.data() + poff_[i];
-      if (pinfo_[i].shape.size() == 4) {  // HWIO [K, F] -> KRSC [F, K]
-        const std::int64_t F = pinfo_[i].shape[3], K = pinfo_[i].size / F;
-        for (std::int64_t k = 0; k < K; ++k)
-          for (std::int64_t f = 0; f < F; ++f) dst[f * K + k] = p[i][static_cast<std::size_t>(k * F + f)];
-      } else {
-        std::copy(p[i].begin(), p[i].end(), dst);
-      }
-    }
+    std::vector<float> flat = cuda_layers::to_device_layout(p, pinfo_, poff_, ptotal_, what);
     STOKER_CUDA_CHECK(cudaMemcpyAsync(dst_dev, flat.data(), flat.size() * 4, cudaMemcpyHostToDevice, stream_));
     STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `flat` dies at return
   }
@@ -327,20 +229,7 @@ class CudaBackend final : public Backend {
     std::vector<float> flat(static_cast<std::size_t>(ptotal_));
     STOKER_CUDA_CHECK(cudaMemcpyAsync(flat.data(), src, flat.size() * 4, cudaMemcpyDeviceToHost, stream_));
     STOKER_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    std::vector<std::vector<float>> out;
-    for (std::size_t i = 0; i < pinfo_.size(); ++i) {
-      std::vector<float> v(static_cast<std::size_t>(pinfo_[i].size));
-      const float* s = flat.data() + poff_[i];
-      if (pinfo_[i].shape.size() == 4) {
-        const std::int64_t F = pinfo_[i].shape[3], K = pinfo_[i].size / F;
-        for (std::int64_t k = 0; k < K; ++k)
-          for (std::int64_t f = 0; f < F; ++f) v[static_cast<std::size_t>(k * F + f)] = s[f * K + k] * scale;
-      } else {
-        for (std::size_t j = 0; j < v.size(); ++j) v[j] = s[j] * scale;
-      }
-      out.push_back(std::move(v));
-    }
-    return out;
+    return cuda_layers::from_device_layout(flat, pinfo_, poff_, scale);
   }
 
   // Weights / gradient targets of parameter p in the compute type.
@@ -354,142 +243,22 @@ class CudaBackend final : public Backend {
   void set_batch(std::int64_t n) {
     if (n == cur_n_) return;
     cur_n_ = n;
-    const int ni = static_cast<int>(n);
     for (std::size_t l = 0; l < shapes_.size(); ++l) {
-      const LayerShape& sh = shapes_[l];
-      LayerDev& d = dev_[l];
-      STOKER_CUDA_CHECK(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.in[2]), static_cast<int>(sh.in[0]),
-                                    static_cast<int>(sh.in[1])));
-      STOKER_CUDA_CHECK(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NHWC, dt_, ni, static_cast<int>(sh.out[2]),
-                                    static_cast<int>(sh.out[0]), static_cast<int>(sh.out[1])));
-      if (!d.conv) continue;
-      int on, oc, oh, ow;
-      STOKER_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.f, &on, &oc, &oh, &ow));
-      if (oh != sh.out[0] || ow != sh.out[1] || oc != sh.out[2]) {
-        throw Error(ErrorCode::kInternal, "cuda backend: cuDNN conv output shape differs from the model's", {"trainer/cuda"});
-      }
-      const std::size_t limit = ws_.bytes();
-      cudnnConvolutionFwdAlgoPerf_t fp[8];
-      cudnnConvolutionBwdDataAlgoPerf_t dp[8];
-      cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
-      int got = 0;
-      STOKER_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(dnn_, d.x, d.f, d.conv, d.y, 8, &got, fp));
-      d.fwd = pick(fp, got, limit, "forward");
-      STOKER_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn_, d.f, d.y, d.conv, d.x, 8, &got, dp));
-      d.bwd_data = pick(dp, got, limit, "backward data");
-      STOKER_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn_, d.x, d.y, d.conv, d.f, 8, &got, wp));
-      d.bwd_filter = pick(wp, got, limit, "backward filter");
+      cuda_layers::set_batch(dnn_, shapes_[l], dt_, cfg_.precision, static_cast<int>(n), ws_.bytes(), dev_[l]);
     }
   }
 
-  template <class Perf>
-  decltype(Perf::algo) pick(const Perf* perf, int n, std::size_t limit, const char* what) {
-    bool supported = false;
-    for (int i = 0; i < n; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-      supported = true;
-      if (perf[i].memory <= limit) return perf[i].algo;
+  // What cuda_layers' functions queue their work with; the workspace is the one reserve() made.
+  cuda_layers::Ctx ctx() const { return {dnn_, blas_, stream_, relu_, ct_, blas_t_, ws_.get(), ws_.bytes(), cfg_.seed}; }
+  // Layer l with its descriptors and its parameters on the device.
+  cuda_layers::Layer layer(std::size_t l) const {
+    cuda_layers::Layer L{spec_.layers()[l], shapes_[l], dev_[l], static_cast<int>(l)};
+    if (layer_param_[l] >= 0) {
+      const std::size_t p = static_cast<std::size_t>(layer_param_[l]);
+      L.w = wptr(p), L.b = wptr(p + 1), L.dw = gptr(p), L.db = gptr(p + 1), L.w_size = pinfo_[p].size;
+      if (ct_) L.cdw = cgptr(p);
     }
-    if (!supported) {
-      throw Error(ErrorCode::kUnsupported,
-                  std::string("cuda backend: cuDNN has no convolution ") + what + " algorithm for this layer (" +
-                      precision_name(cfg_.precision) + ", NHWC)",
-                  {"trainer/cuda"});
-    }
-    throw Error(ErrorCode::kOutOfMemory,
-                std::string("cuda backend: every cuDNN convolution ") + what + " algorithm needs more than the " +
-                    std::to_string(limit >> 20) + " MiB workspace; use a smaller micro-batch",
-                {"trainer/cuda"});
-  }
-
-  // ---- Layers: one forward and one backward per kind, queued on stream_. x [n, in] and y
-  // [n, out] are NHWC activations in the compute type; dy, the gradient of y, is modified in place
-  // by a fused relu; dx receives the gradient of x (nullptr: not needed). dev_[l]'s descriptors
-  // are set for n samples by set_batch(). Weight gradients add to the fp32 gradients gptr().
-  static constexpr float kOne = 1.f, kZero = 0.f;
-  std::size_t param_of(std::size_t l) const { return static_cast<std::size_t>(std::max(0, layer_param_[l])); }
-
-  // y = conv(x, W) + b (then relu); W KRSC [F, KH*KW*C] on the device.
-  void conv_forward(std::size_t l, const void* x, void* y, std::int64_t n) {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const LayerDev& d = dev_[l];
-    const std::size_t p = param_of(l);
-    STOKER_CUDA_CHECK(cudnnConvolutionForward(dnn_, &kOne, d.x, x, d.f, wptr(p), d.conv, d.fwd, ws_.get(), ws_.bytes(),
-                                              &kZero, d.y, y));
-    ck::bias_act(y, ct_, wptr(p + 1), ct_, n * sh.out[0] * sh.out[1], ls.units, ls.activation == Activation::kReLU, stream_);
-  }
-  // dz = dy masked by the fused relu; db += sum dz; dW += cuDNN backward filter; dx = backward data.
-  void conv_backward(std::size_t l, const void* x, const void* y, void* dy, void* dx, std::int64_t n) {
-    const LayerSpec& ls = spec_.layers()[l];
-    const LayerShape& sh = shapes_[l];
-    const LayerDev& d = dev_[l];
-    const std::size_t p = param_of(l);
-    const std::int64_t rows = n * sh.out[0] * sh.out[1];
-    if (ls.activation == Activation::kReLU) ck::relu_backward(y, dy, ct_, rows * ls.units, stream_);
-    ck::bias_grad(dy, ct_, gptr(p + 1), rows, ls.units, stream_);
-    // fp32: cuDNN adds into the gradients (beta 1); mixed: writes the compute-type copy, added after.
-    const float beta = ct_ ? 0.f : 1.f;
-    void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
-    STOKER_CUDA_CHECK(cudnnConvolutionBackwardFilter(dnn_, &kOne, d.x, x, d.y, dy, d.conv, d.bwd_filter, ws_.get(),
-                                                     ws_.bytes(), &beta, d.f, dw));
-    if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
-    if (dx) {
-      STOKER_CUDA_CHECK(cudnnConvolutionBackwardData(dnn_, &kOne, d.f, wptr(p), d.y, dy, d.conv, d.bwd_data, ws_.get(),
-                                                     ws_.bytes(), &kZero, d.x, dx));
-    }
-  }
-  void pool_forward(std::size_t l, const void* x, void* y) {
-    const LayerDev& d = dev_[l];
-    STOKER_CUDA_CHECK(cudnnPoolingForward(dnn_, d.pool, &kOne, d.x, x, &kZero, d.y, y));
-  }
-  void pool_backward(std::size_t l, const void* x, const void* y, const void* dy, void* dx) {
-    const LayerDev& d = dev_[l];
-    STOKER_CUDA_CHECK(cudnnPoolingBackward(dnn_, d.pool, &kOne, d.y, y, d.y, dy, d.x, x, &kZero, d.x, dx));
-  }
-  // y = x W + b (then relu): column-major Y (out x n) = W (out x in) * X (in x n).
-  void dense_forward(std::size_t l, const void* x, void* y, std::int64_t n) {
-    const LayerSpec& ls = spec_.layers()[l];
-    const int isz = static_cast<int>(numel(shapes_[l].in)), osz = static_cast<int>(numel(shapes_[l].out));
-    const std::size_t p = param_of(l);
-    gemm(CUBLAS_OP_N, CUBLAS_OP_N, osz, static_cast<int>(n), isz, wptr(p), osz, x, isz, 0.f, y, osz, blas_t_);
-    ck::bias_act(y, ct_, wptr(p + 1), ct_, n, osz, ls.activation == Activation::kReLU, stream_);
-  }
-  void dense_backward(std::size_t l, const void* x, const void* y, void* dy, void* dx, std::int64_t n) {
-    const LayerSpec& ls = spec_.layers()[l];
-    const int isz = static_cast<int>(numel(shapes_[l].in)), osz = static_cast<int>(numel(shapes_[l].out));
-    const int ni = static_cast<int>(n);
-    const std::size_t p = param_of(l);
-    if (ls.activation == Activation::kReLU) ck::relu_backward(y, dy, ct_, n * osz, stream_);
-    ck::bias_grad(dy, ct_, gptr(p + 1), n, osz, stream_);
-    // dW (row-major [in, out]) = X^T dZ: column-major (out x in) = dZ(out x n) * X(in x n)^T.
-    void* dw = ct_ ? cgptr(p) : static_cast<void*>(gptr(p));
-    gemm(CUBLAS_OP_N, CUBLAS_OP_T, osz, isz, ni, dy, osz, x, isz, ct_ ? 0.f : 1.f, dw, osz, ct_ ? blas_t_ : CUDA_R_32F);
-    if (ct_) ck::accumulate(dw, ct_, gptr(p), pinfo_[p].size, stream_);
-    // dX (row-major [n, in]) = dZ W^T: column-major (in x n) = W(out x in)^T * dZ(out x n).
-    if (dx) gemm(CUBLAS_OP_T, CUBLAS_OP_N, isz, ni, osz, wptr(p), osz, dy, osz, 0.f, dx, isz, blas_t_);
-  }
-  // y = x * mask / keep, the mask drawn from (seed, layer, step, sample first + i, feature j);
-  // its backward is the same map applied to dy.
-  void dropout_forward(std::size_t l, const void* x, void* y, std::int64_t n, std::int64_t first, std::uint64_t step) {
-    const std::int64_t osz = numel(shapes_[l].out);
-    ck::dropout(x, y, ct_, n * osz, osz, cfg_.seed, static_cast<int>(l), step, first, spec_.layers()[l].rate, stream_);
-  }
-  void relu_forward(std::size_t l, const void* x, void* y) {
-    const LayerDev& d = dev_[l];
-    STOKER_CUDA_CHECK(cudnnActivationForward(dnn_, relu_, &kOne, d.x, x, &kZero, d.y, y));
-  }
-  void relu_backward(std::size_t l, const void* x, const void* y, const void* dy, void* dx) {
-    const LayerDev& d = dev_[l];
-    STOKER_CUDA_CHECK(cudnnActivationBackward(dnn_, relu_, &kOne, d.y, y, d.y, dy, d.x, x, &kZero, d.x, dx));
-  }
-
-  // C[M x N] = op(A) op(B) in cuBLAS column-major terms, data in the compute type, fp32 accumulate.
-  void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* a, int lda, const void* b,
-            int ldb, float beta, void* c, int ldc, cudaDataType_t ctype) {
-    const float one = 1.f;
-    STOKER_CUDA_CHECK(cublasGemmEx(blas_, ta, tb, m, n, k, &one, a, blas_t_, lda, b, blas_t_, ldb, &beta, c, ctype, ldc,
-                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return L;
   }
 
   StepStats run(const BatchView& b, std::int64_t begin, std::int64_t n, bool train, float loss_weight,
@@ -497,6 +266,7 @@ class CudaBackend final : public Backend {
     if (n <= 0) return {};
     reserve(n);
     set_batch(n);
+    const cuda_layers::Ctx c = ctx();
     const std::int64_t in_sz = numel(input_);
     const int classes = spec_.classes();
     if (b.x_dtype != DType::kU8 && b.x_dtype != DType::kF32) {
@@ -532,11 +302,11 @@ class CudaBackend final : public Backend {
       ptr[l + 1] = y;
       const void* x = ptr[l];
       switch (kind) {
-        case LayerKind::kConv2D: conv_forward(l, x, y, n); break;
-        case LayerKind::kMaxPool: pool_forward(l, x, y); break;
-        case LayerKind::kDense: dense_forward(l, x, y, n); break;
-        case LayerKind::kDropout: dropout_forward(l, x, y, n, begin, step); break;
-        case LayerKind::kReLU: relu_forward(l, x, y); break;
+        case LayerKind::kConv2D: cuda_layers::conv_forward(c, layer(l), x, y, n); break;
+        case LayerKind::kMaxPool: cuda_layers::pool_forward(c, layer(l), x, y); break;
+        case LayerKind::kDense: cuda_layers::dense_forward(c, layer(l), x, y, n); break;
+        case LayerKind::kDropout: cuda_layers::dropout_forward(c, layer(l), x, y, n, begin, step); break;
+        case LayerKind::kReLU: cuda_layers::relu_forward(c, layer(l), x, y); break;
         case LayerKind::kFlatten: break;
       }
     }
@@ -564,12 +334,12 @@ class CudaBackend final : public Backend {
         const void* x = ptr[l];
         const void* y = ptr[l + 1];
         switch (kind) {
-          case LayerKind::kConv2D: conv_backward(l, x, y, cur, dx, n); break;
-          case LayerKind::kMaxPool: if (dx) pool_backward(l, x, y, cur, dx); break;
-          case LayerKind::kDense: dense_backward(l, x, y, cur, dx, n); break;
+          case LayerKind::kConv2D: cuda_layers::conv_backward(c, layer(l), x, y, cur, dx, n); break;
+          case LayerKind::kMaxPool: if (dx) cuda_layers::pool_backward(c, layer(l), x, y, cur, dx); break;
+          case LayerKind::kDense: cuda_layers::dense_backward(c, layer(l), x, y, cur, dx, n); break;
           // The same mask on the gradient: dx = dy * mask / keep.
-          case LayerKind::kDropout: if (dx) dropout_forward(l, cur, dx, n, begin, step); break;
-          case LayerKind::kReLU: if (dx) relu_backward(l, x, y, cur, dx); break;
+          case LayerKind::kDropout: if (dx) cuda_layers::dropout_forward(c, layer(l), cur, dx, n, begin, step); break;
+          case LayerKind::kReLU: if (dx) cuda_layers::relu_backward(c, layer(l), x, y, cur, dx); break;
           case LayerKind::kFlatten: break;
         }
         if (!dx) break;
@@ -612,7 +382,7 @@ class CudaBackend final : public Backend {
   std::int64_t ptotal_ = 0, cap_ = 0, cur_n_ = 0, t_ = 0;
   DevBuf w_, g_, m_, v_, cw_, cg_, flag_, ws_, grad_a_, grad_b_, raw_x_, raw_y_, logits_, dlogits_, loss_, correct_;
   std::vector<DevBuf> act_;
-  std::vector<LayerDev>& dev_ = h_.dev;
+  std::vector<cuda_layers::LayerDev>& dev_ = h_.dev;
   std::vector<float> host_loss_;
   std::vector<int> host_correct_;
 };
