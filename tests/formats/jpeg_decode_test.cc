@@ -1,30 +1,22 @@
 // decode_jpeg on every JPEG variant made at test time (TurboJPEG as the reference decoder) and
-// on every kind of bad input; the fused crop/resize/flip paths against the unfused ops.
+// on every kind of bad input. The fused crop/resize/flip paths are in jpeg_fused_ops_test.cc,
+// the windowed decode in jpeg_window_test.cc.
 #include <gtest/gtest.h>
 
-#include <cstring>
-#include <set>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "formats/file_source.h"
 #include "formats/jpeg_decode.h"
 #include "formats/jpeg_encode.h"
+#include "tests/formats/jpeg_decode_util.h"
 #include "tests/formats/jpeg_test_util.h"
 
 namespace stoker {
 namespace {
 
 using namespace stoker::testing;
-
-Tensor bytes_tensor(const std::vector<std::uint8_t>& b) {
-  Tensor t(DType::kU8, Shape{static_cast<std::int64_t>(b.size())});
-  if (!b.empty()) std::memcpy(t.mutable_data(), b.data(), b.size());
-  return t;
-}
-
-Tensor decode(const std::vector<std::uint8_t>& jpeg, DecodeJpegOptions o = {}, std::uint64_t seed = 1) {
-  Rng rng(seed);
-  return decode_jpeg(o)(Element{bytes_tensor(jpeg)}, rng)[0];
-}
 
 // Decodes `path` through decode_jpeg and returns the stoker::Error it raises (fails if none).
 Error decode_error(const std::string& path, DecodeJpegOptions o = {}) {
@@ -122,80 +114,6 @@ TEST(JpegDecode, CmykIsConvertedToRgb) {
   for (std::int64_t i = 0; i < h * w; ++i) EXPECT_NEAR(gray.data_as<std::uint8_t>()[i], 100, 2) << i;
 }
 
-TEST(JpegDecode, DctScaledDecodeIsUsedWhenTheTargetIsSmaller) {
-  auto jpeg = make_jpeg(96, 128);
-  for (int denom : {2, 4, 8}) {
-    int rh = 0, rw = 0;
-    auto ref = reference_decode(jpeg, TJPF_RGB, rh, rw, denom);
-    // Output = exactly the 1/denom size: the decoder must pick that scale and copy (bit-exact with
-    // TurboJPEG's scaled decode, which a full decode + resize would not be).
-    Tensor img = decode(jpeg, {.height = rh, .width = rw});
-    ASSERT_EQ(img.shape(), (Shape{rh, rw, 3}));
-    EXPECT_EQ(max_abs_diff(img.data_as<std::uint8_t>(), ref.data(), ref.size()), 0) << "1/" << denom;
-    // Without DCT scaling the same size comes from a full decode and a resize: close, not equal.
-    Tensor plain = decode(jpeg, {.height = rh, .width = rw, .dct_scaling = false});
-    EXPECT_LT(mean_abs_diff(plain.data_as<std::uint8_t>(), ref.data(), ref.size()), 4.0) << "1/" << denom;
-  }
-}
-
-TEST(JpegDecode, FusedCenterCropEqualsDecodeThenCrop) {
-  auto jpeg = make_jpeg(48, 64);
-  int rh = 0, rw = 0;
-  auto full = reference_decode(jpeg, TJPF_RGB, rh, rw);
-  Tensor img = decode(jpeg, {.height = 16, .width = 20, .crop = CropMode::kCenter});
-  ASSERT_EQ(img.shape(), (Shape{16, 20, 3}));
-  const int y0 = (48 - 16) / 2, x0 = (64 - 20) / 2;
-  for (int y = 0; y < 16; ++y) {
-    ASSERT_EQ(std::memcmp(img.data_as<std::uint8_t>() + y * 20 * 3, full.data() + ((y0 + y) * 64 + x0) * 3, 20 * 3), 0)
-        << "row " << y;
-  }
-}
-
-TEST(JpegDecode, FusedResizeShorterThenCenterCropMatchesUnfusedOps) {
-  auto jpeg = make_jpeg(120, 160);
-  Rng rng(0);
-  Element e{bytes_tensor(jpeg)};
-  e = decode_jpeg()(std::move(e), rng);
-  e = resize_shorter(60, ResizeFilter::kArea)(std::move(e), rng);
-  e = center_crop(48, 48)(std::move(e), rng);
-  // Fused: resize shorter side to 60 (1/2 scale DCT) then crop 48x48.
-  Tensor fused = decode(jpeg, {.height = 48, .width = 48, .crop = CropMode::kCenter, .resize_shorter = 60,
-                               .filter = ResizeFilter::kArea});
-  ASSERT_EQ(fused.shape(), e[0].shape());
-  EXPECT_LT(mean_abs_diff(fused.data_as<std::uint8_t>(), e[0].data_as<std::uint8_t>(), fused.nbytes()), 3.0);
-}
-
-TEST(JpegDecode, FlipMirrorsAndFollowsTheRng) {
-  auto jpeg = make_jpeg(24, 32);
-  Tensor ref = decode(jpeg);
-  Tensor flipped = decode(jpeg, {.flip_probability = 1.0});
-  for (int y = 0; y < 24; ++y)
-    for (int x = 0; x < 32; ++x)
-      for (int c = 0; c < 3; ++c)
-        ASSERT_EQ(flipped.data_as<std::uint8_t>()[(y * 32 + x) * 3 + c], ref.data_as<std::uint8_t>()[(y * 32 + 31 - x) * 3 + c]);
-  // p = 0.5: same seed, same answer; over many seeds, about half flip.
-  int flips = 0;
-  for (std::uint64_t s = 0; s < 200; ++s) {
-    Tensor a = decode(jpeg, {.flip_probability = 0.5}, s);
-    Tensor b = decode(jpeg, {.flip_probability = 0.5}, s);
-    ASSERT_EQ(a, b);
-    flips += a == flipped;
-  }
-  EXPECT_GT(flips, 60);
-  EXPECT_LT(flips, 140);
-}
-
-TEST(JpegDecode, RandomResizedCropHasTheOutputSizeAndIsReproducible) {
-  auto jpeg = make_jpeg(75, 100);
-  DecodeJpegOptions o{.height = 24, .width = 24, .crop = CropMode::kRandomResized, .flip_probability = 0.5};
-  for (std::uint64_t s = 0; s < 20; ++s) {
-    Tensor a = decode(jpeg, o, s);
-    ASSERT_EQ(a.shape(), (Shape{24, 24, 3}));
-    EXPECT_EQ(a, decode(jpeg, o, s));
-  }
-  EXPECT_NE(decode(jpeg, o, 1), decode(jpeg, o, 2));
-}
-
 // --- bad input ------------------------------------------------------------------------------
 
 TEST(JpegDecodeErrors, TruncatedFilesAreDataLossNamingTheFile) {
@@ -288,14 +206,6 @@ TEST(JpegDecodeErrors, BadOptionsAndInputsAreInvalidArgument) {
   }
 }
 
-}  // namespace
-}  // namespace stoker
-
-namespace stoker {
-namespace {
-
-using namespace stoker::testing;
-
 // TurboJPEG 2.1 leaves a handle mid-header after a failed tjDecompressHeader3; reusing it made
 // the next, valid file report a zero width. The per-thread handle must be replaced.
 TEST(JpegDecodeErrors, AFailureDoesNotPoisonTheNextDecodeOnTheSameThread) {
@@ -313,136 +223,6 @@ TEST(JpegDecodeErrors, AFailureDoesNotPoisonTheNextDecodeOnTheSameThread) {
     EXPECT_EQ(decode(good), ref);
   }
 }
-
-}  // namespace
-}  // namespace stoker
-
-#include "formats/jpeg_window.h"
-
-namespace stoker {
-namespace {
-
-using namespace stoker::testing;
-
-// The windowed (libjpeg partial) decode against TurboJPEG's full decode of the same scale, for
-// every variant and windows at the corners, the middle and the full size.
-TEST(JpegWindowDecode, MatchesTheFullDecodeOverTheWindow) {
-  struct V {
-    const char* name;
-    int c;
-    JpegEncodeOptions enc;
-  };
-  const V variants[] = {{"420", 3, {}},
-                        {"444", 3, {.subsampling = JpegSubsampling::k444}},
-                        {"422", 3, {.subsampling = JpegSubsampling::k422}},
-                        {"gray", 1, {}},
-                        {"progressive", 3, {.progressive = true}},
-                        {"arithmetic", 3, {.arithmetic = true}},
-                        {"restarts", 3, {.restart_interval = 3}}};
-  for (const V& v : variants) {
-    auto jpeg = make_jpeg(75, 100, v.c, v.enc, 9);
-    for (int denom : {1, 2}) {
-      int rh = 0, rw = 0;
-      auto ref = reference_decode(jpeg, TJPF_RGB, rh, rw, denom);
-      const detail::JpegWindow windows[] = {{0, 0, 20, 10}, {rw - 13, rh - 7, 13, 7}, {rw / 3, rh / 3, rw / 3, rh / 4},
-                                            {0, 0, rw, rh}};
-      for (detail::JpegWindow win : windows) {
-        const detail::JpegWindow asked = win;
-        detail::ByteBuffer buf;
-        detail::decode_jpeg_window(jpeg.data(), jpeg.size(), denom, 3, false, false, win, buf, "t");
-        ASSERT_LE(win.x, asked.x);
-        ASSERT_GE(win.x + win.w, asked.x + asked.w);
-        ASSERT_EQ(win.y, asked.y);
-        ASSERT_EQ(win.h, asked.h);
-        double sum = 0;
-        int worst = 0;
-        for (int y = 0; y < win.h; ++y)
-          for (int x = 0; x < win.w * 3; ++x) {
-            int d = std::abs(int(buf.data[static_cast<std::size_t>(y * win.w * 3 + x)]) -
-                             int(ref[static_cast<std::size_t>(((win.y + y) * rw + win.x) * 3 + x)]));
-            sum += d;
-            worst = std::max(worst, d);
-          }
-        // Bit-exact but for fancy chroma upsampling at the window's left/right edges.
-        EXPECT_LT(sum / (win.w * win.h * 3), 0.5) << v.name << " 1/" << denom << " at " << asked.x << "," << asked.y;
-        EXPECT_LE(worst, 24) << v.name << " 1/" << denom << " at " << asked.x << "," << asked.y;
-      }
-    }
-  }
-}
-
-// A window at the top of the image must still see a truncation near the end of the file.
-TEST(JpegWindowDecode, TruncationBelowTheWindowIsStillAnError) {
-  for (bool progressive : {false, true}) {
-    auto jpeg = make_jpeg(96, 64, 3, {.progressive = progressive});
-    for (std::size_t keep : {jpeg.size() * 9 / 10, jpeg.size() - 3}) {
-      std::vector<std::uint8_t> cut(jpeg.begin(), jpeg.begin() + static_cast<long>(keep));
-      detail::JpegWindow win{0, 0, 16, 8};
-      detail::ByteBuffer buf;
-      try {
-        detail::decode_jpeg_window(cut.data(), cut.size(), 1, 3, false, false, win, buf, "cut.jpg");
-        ADD_FAILURE() << "no error, progressive=" << progressive << " keep=" << keep;
-      } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
-        EXPECT_EQ(e.context().source, "cut.jpg");
-      }
-      // Through decode_jpeg: a small centre crop takes the windowed path.
-      try {
-        decode(cut, {.height = 8, .width = 8, .crop = CropMode::kCenter});
-        ADD_FAILURE() << "no error via decode_jpeg, progressive=" << progressive << " keep=" << keep;
-      } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
-      }
-    }
-  }
-}
-
-TEST(JpegWindowDecode, CmykAndGrayWindows) {
-  const int h = 40, w = 48;
-  auto rgb = smooth_image(h, w, 3, 2);
-  std::vector<std::uint8_t> cmyk(static_cast<std::size_t>(h) * w * 4);
-  for (std::size_t i = 0; i < static_cast<std::size_t>(h) * w; ++i) {
-    for (int ch = 0; ch < 3; ++ch) cmyk[4 * i + ch] = rgb[3 * i + ch];
-    cmyk[4 * i + 3] = 255;
-  }
-  auto jpeg = encode_jpeg(cmyk.data(), h, w, 4, {.quality = 95, .subsampling = JpegSubsampling::k444});
-  Tensor full = decode(jpeg);
-  Tensor crop = decode(jpeg, {.height = 10, .width = 12, .crop = CropMode::kCenter});
-  for (int y = 0; y < 10; ++y)
-    for (int x = 0; x < 12 * 3; ++x)
-      EXPECT_NEAR(crop.data_as<std::uint8_t>()[y * 36 + x], full.data_as<std::uint8_t>()[((15 + y) * 48 + 18) * 3 + x], 2);
-  Tensor gray = decode(make_jpeg(40, 48), {.color = JpegColor::kGray, .height = 10, .width = 12, .crop = CropMode::kCenter});
-  EXPECT_EQ(gray.shape(), (Shape{10, 12, 1}));
-}
-
-}  // namespace
-}  // namespace stoker
-
-namespace stoker {
-namespace {
-
-using namespace stoker::testing;
-
-// Bytes after EOI (some cameras append data) are ignored by every path; the windowed path then
-// reads to EOI instead of stopping early, and still decodes the same pixels.
-TEST(JpegWindowDecode, TrailingBytesAfterEoiAreIgnored) {
-  auto jpeg = make_jpeg(64, 80);
-  auto tail = jpeg;
-  tail.insert(tail.end(), {0x12, 0x34, 0x56, 0x78});
-  for (CropMode crop : {CropMode::kNone, CropMode::kCenter}) {
-    DecodeJpegOptions o{.height = crop == CropMode::kNone ? 0 : 16, .width = crop == CropMode::kNone ? 0 : 16, .crop = crop};
-    EXPECT_EQ(decode(tail, o), decode(jpeg, o));
-    EXPECT_EQ(decode(tail, {.height = o.height, .width = o.width, .crop = crop, .strict = true}), decode(jpeg, o));
-  }
-}
-
-}  // namespace
-}  // namespace stoker
-
-namespace stoker {
-namespace {
-
-using namespace stoker::testing;
 
 // Valid JPEG flavours this libjpeg-turbo build cannot decode are kUnsupported, not kDataLoss.
 TEST(JpegDecodeErrors, TwelveBitAndLosslessAreUnsupported) {
@@ -462,64 +242,6 @@ TEST(JpegDecodeErrors, TwelveBitAndLosslessAreUnsupported) {
     Error e = decode_error(dir / name);
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
     EXPECT_EQ(e.context().source, dir / name);
-  }
-}
-
-}  // namespace
-}  // namespace stoker
-
-namespace stoker {
-namespace {
-
-using namespace stoker::testing;
-
-// Fused random crop after "resize shorter side": the window moves with the seed, stays inside
-// the image (pixels close to the unfused resize of the same image at some offset), reproducibly.
-TEST(JpegDecode, FusedRandomCropAfterResizeShorter) {
-  auto jpeg = make_jpeg(90, 120);
-  DecodeJpegOptions o{.height = 24, .width = 24, .crop = CropMode::kRandom, .resize_shorter = 45};
-  Rng rng0(0);
-  Tensor resized = resize_shorter(45)(Element{decode(jpeg)}, rng0)[0];  // 45 x 60
-  ASSERT_EQ(resized.shape(), (Shape{45, 60, 3}));
-  std::set<std::vector<std::uint8_t>> distinct;
-  for (std::uint64_t s = 0; s < 12; ++s) {
-    Tensor a = decode(jpeg, o, s);
-    ASSERT_EQ(a.shape(), (Shape{24, 24, 3}));
-    EXPECT_EQ(a, decode(jpeg, o, s));
-    distinct.insert(std::vector<std::uint8_t>(a.data_as<std::uint8_t>(), a.data_as<std::uint8_t>() + a.nbytes()));
-    double best = 1e9;
-    for (int oy = 0; oy <= 45 - 24; ++oy)
-      for (int ox = 0; ox <= 60 - 24; ++ox) {
-        double sum = 0;
-        for (int y = 0; y < 24; ++y)
-          sum += mean_abs_diff(a.data_as<std::uint8_t>() + y * 72, resized.data_as<std::uint8_t>() + ((oy + y) * 60 + ox) * 3, 72);
-        best = std::min(best, sum / 24);
-      }
-    EXPECT_LT(best, 8.0) << "seed " << s;  // sub-pixel offsets (drawn in source pixels) and DCT scaling
-  }
-  EXPECT_GT(distinct.size(), 6u);
-}
-
-}  // namespace
-}  // namespace stoker
-
-namespace stoker {
-namespace {
-
-using namespace stoker::testing;
-
-TEST(JpegDecode, FusedNormalizeEqualsTheSeparateOp) {
-  auto jpeg = make_jpeg(30, 40);
-  NormalizeOptions n{.out = DType::kBF16};
-  DecodeJpegOptions o{.height = 16, .width = 16, .crop = CropMode::kRandomResized, .flip_probability = 0.5};
-  for (std::uint64_t s = 0; s < 4; ++s) {
-    Rng a(s), b(s), c(s);
-    Element sep = normalize(n)(decode_jpeg(o)(Element{bytes_tensor(jpeg)}, a), b);
-    DecodeJpegOptions fused = o;
-    fused.normalize = n;
-    Element one = decode_jpeg(fused)(Element{bytes_tensor(jpeg)}, c);
-    ASSERT_EQ(one[0].dtype(), DType::kBF16);
-    EXPECT_EQ(one[0], sep[0]);
   }
 }
 
