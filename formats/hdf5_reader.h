@@ -1,5 +1,6 @@
 // The reading half of the HDF5 source: validated metadata of a set of row-aligned datasets, the
-// per-iterator open handles, and read_block(), which fills one block of rows.
+// per-iterator open handles, and read_hdf5_block(), which fills one block of rows. Defined in
+// hdf5_open.cc (metadata, open handles) and hdf5_reader.cc (block reads).
 //
 // Memory: a Block owns one buffer of block_rows x row_bytes per fixed-size dataset (reused by the
 // iterator between blocks) and the row tensors of its vlen datasets; read_block additionally holds
