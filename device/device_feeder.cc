@@ -1,6 +1,7 @@
 // DeviceFeeder: the feeder thread (pull a host batch, enqueue its copy) and the completion thread
 // (return ring slots as copies finish). The buffers, the release protocol and the timings live in
-// feeder_state.{h,cc}; DeviceBatch's methods in device_batch.cc.
+// feeder_state.{h,cc}; DeviceBatch's methods in device_batch.cc; the layout of a batch's copy in
+// copy_plan.{h,cc}.
 #include "device/device_feeder.h"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "device/copy_plan.h"
 #include "device/cuda_check.h"
 #include "device/feeder_state.h"
 #include "pipeline/clock.h"
@@ -24,9 +26,7 @@
 namespace stoker {
 namespace {
 
-constexpr std::size_t kDeviceAlign = 256;
-
-std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+using detail::CopyPlan;
 
 #if defined(STOKER_HAVE_CUDA) && STOKER_HAVE_CUDA
 constexpr bool kBuiltWithCuda = true;
@@ -47,54 +47,6 @@ class DeviceGuard {
 #else
 constexpr bool kBuiltWithCuda = false;
 #endif
-
-// Where each component of a host batch goes in a device buffer.
-struct CopyPlan {
-  struct Segment {
-    const std::byte* src;
-    std::size_t offset;  // in the device buffer
-    std::size_t bytes;
-  };
-  std::vector<Segment> segments;
-  std::vector<std::size_t> offsets;  // per component
-  std::size_t bytes = 0;             // of the device buffer used
-  std::size_t copied = 0;            // bytes moved
-
-  // A batch from batch() lies in one allocation, components at 64-byte aligned offsets with at
-  // most 63 bytes of padding each: one copy of the whole span is then cheaper than one per
-  // component. The slack bound (< 4 KiB, less than a page) guarantees the span has no unmapped
-  // hole even when the components come from different allocations.
-  explicit CopyPlan(const Element& e) {
-    const std::byte* lo = nullptr;
-    const std::byte* hi = nullptr;
-    std::size_t sum = 0, count = 0;
-    bool aligned = true;
-    for (const Tensor& t : e) {
-      if (t.nbytes() == 0) continue;
-      const std::byte* p = t.data();
-      if (!lo || p < lo) lo = p;
-      if (!hi || p + t.nbytes() > hi) hi = p + t.nbytes();
-      sum += t.nbytes();
-      ++count;
-    }
-    for (const Tensor& t : e) {
-      if (t.nbytes() && (t.data() - lo) % 64 != 0) aligned = false;
-    }
-    std::size_t span = count ? static_cast<std::size_t>(hi - lo) : 0;
-    if (count > 1 && count <= 32 && aligned && span <= sum + 64 * count) {
-      segments.push_back({lo, 0, span});
-      for (const Tensor& t : e) offsets.push_back(t.nbytes() ? static_cast<std::size_t>(t.data() - lo) : 0);
-      bytes = copied = span;
-      return;
-    }
-    for (const Tensor& t : e) {
-      offsets.push_back(bytes);
-      if (t.nbytes()) segments.push_back({t.data(), bytes, t.nbytes()});
-      bytes += round_up(t.nbytes(), kDeviceAlign);
-      copied += t.nbytes();
-    }
-  }
-};
 
 }  // namespace
 
