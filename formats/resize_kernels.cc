@@ -110,7 +110,12 @@ STOKER_AVX2 void tap_row_avx2_1(const std::int16_t* v, const RowTaps& t, int n, 
   tap_pixels_generic<1>(v, t, k, n, out);
 }
 
-int best_isa() { return __builtin_cpu_supports("avx2") ? static_cast<int>(ResizeIsa::kAvx2) : 0; }
+// libgcc's check includes the OS saving the YMM registers. cpu_init: this may run before
+// constructors (a static initialiser elsewhere resizing).
+int best_isa() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") ? static_cast<int>(ResizeIsa::kAvx2) : 0;
+}
 #else
 int best_isa() { return 0; }
 #endif
