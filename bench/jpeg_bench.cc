@@ -229,17 +229,19 @@ void BM_DecodeJpegMapFn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 // Resampling a 320x320 RGB window (an average random-resized-crop of a 500x375 image) to 224x224.
+// case 0: bilinear; 1: area; 2: bilinear, mirrored (the random flip's other half).
 void BM_Resize320To224(benchmark::State& state) {
   std::vector<std::uint8_t> src(320 * 320 * 3), dst(224 * 224 * 3);
   for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>(i * 7);
-  const auto filter = state.range(0) == 0 ? ResizeFilter::kBilinear : ResizeFilter::kArea;
+  const auto filter = state.range(0) == 1 ? ResizeFilter::kArea : ResizeFilter::kBilinear;
+  const bool flip = state.range(0) == 2;
   for (auto _ : state) {
-    detail::resize_region(src.data(), 320, 320, 3, 320 * 3, {0.5, 0.5, 319, 319}, dst.data(), 224, 224, filter, false);
+    detail::resize_region(src.data(), 320, 320, 3, 320 * 3, {0.5, 0.5, 319, 319}, dst.data(), 224, 224, filter, flip);
     benchmark::DoNotOptimize(dst.data());
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Resize320To224)->ArgName("area")->Arg(0)->Arg(1);
+BENCHMARK(BM_Resize320To224)->ArgName("case")->Arg(0)->Arg(1)->Arg(2);
 BENCHMARK(BM_TurboJpegFullDecode);
 // case 0: rrc224+flip, all fusions; 1: no DCT scaling; 2: plain full decode; 3: no partial decode.
 BENCHMARK(BM_DecodeJpegMapFn)->ArgName("case")->Arg(0)->Arg(1)->Arg(2)->Arg(3);

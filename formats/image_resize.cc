@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "formats/image_ops.h"
+#include "formats/resize_kernels.h"
 
 namespace stoker::detail {
 namespace {
@@ -90,7 +91,8 @@ struct Boxes {
 struct Scratch {
   Taps tx, ty;
   Boxes bx, by;
-  std::vector<std::uint32_t> pairs, off, w0, w1;  // bilinear: tap pairs of one row; per-value taps
+  RowTaps taps;                  // bilinear: the horizontal taps of every output row
+  std::vector<std::int16_t> row;  // bilinear: one vertically blended row (+ kRowPad)
   std::vector<float> frow;
 };
 
@@ -99,49 +101,8 @@ Scratch& scratch() {
   return s;
 }
 
-// x86-64: the two row kernels below also get an AVX2 build, picked at load time (ifunc); the
-// horizontal pass is a gather, which AVX2 vectorises and baseline SSE2 cannot.
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define STOKER_ROW_KERNEL __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef STOKER_ROW_KERNEL
-#define STOKER_ROW_KERNEL
-#endif
-
-// Vertical blend of rows a and b over n values (n a multiple of c, >= c): v(i) = a[i] * wy0 +
-// b[i] * wy (<= 255 * 256, 16 bits), written as the pair v(i) | v(i + c) << 16 (a pixel's value
-// and its right neighbour's: the horizontal pass's two taps in one load). The last pixel's right
-// neighbour is itself. Computes v twice rather than storing and reloading it (store forwarding).
-STOKER_ROW_KERNEL void blend_rows(const std::uint8_t* __restrict a, const std::uint8_t* __restrict b, std::uint16_t wy0,
-                                  std::uint16_t wy, int n, int c, std::uint32_t* __restrict pairs) {
-  const int m = n - c;
-  for (int i = 0; i < m; ++i) {
-    const auto lo = static_cast<std::uint16_t>(a[i] * wy0 + b[i] * wy);
-    const auto hi = static_cast<std::uint16_t>(a[i + c] * wy0 + b[i + c] * wy);
-    pairs[i] = lo | (static_cast<std::uint32_t>(hi) << 16);
-  }
-  for (int i = m; i < n; ++i) {
-    const auto v = static_cast<std::uint32_t>(static_cast<std::uint16_t>(a[i] * wy0 + b[i] * wy));
-    pairs[i] = v | (v << 16);
-  }
-}
-
-// Horizontal taps over n output values: out[j] = (lo(p) * w0[j] + hi(p) * w1[j] + 2^15) >> 16
-// with p = pairs[off[j]] (16-bit weights summing to 256: the result fits 8 bits).
-STOKER_ROW_KERNEL void tap_row(const std::uint32_t* __restrict pairs, const std::uint32_t* __restrict off,
-                               const std::uint32_t* __restrict w0, const std::uint32_t* __restrict w1, int n,
-                               std::uint8_t* __restrict out) {
-  for (int j = 0; j < n; ++j) {
-    const std::uint32_t p = pairs[off[j]];
-    out[j] = static_cast<std::uint8_t>(((p & 0xFFFFu) * w0[j] + (p >> 16) * w1[j] + (1u << (2 * kBits - 1))) >> (2 * kBits));
-  }
-}
-
-// Vertical pass first (two source rows blended over the column span the output reads: contiguous,
-// vectorised), then the horizontal taps from that one row, per output value (channel-expanded
-// offsets and weights, built once per call).
+// Vertical pass first (two source rows blended over the column span the output reads), then the
+// horizontal taps from that one row (formats/resize_kernels.h; taps built once per call).
 template <int C>
 void bilinear(const std::uint8_t* src, int src_h, int src_w, std::size_t pitch, Region r, std::uint8_t* dst,
               int out_h, int out_w, bool flip) {
@@ -149,30 +110,18 @@ void bilinear(const std::uint8_t* src, int src_h, int src_w, std::size_t pitch, 
   s.tx.build(r.x, r.w, out_w, src_w, flip);
   s.ty.build(r.y, r.h, out_h, src_h, false);
   const int span = (s.tx.hi - s.tx.lo + 1) * C;
-  s.pairs.resize(static_cast<std::size_t>(span));
-  const int n = out_w * C;
-  s.off.resize(static_cast<std::size_t>(n));
-  s.w0.resize(static_cast<std::size_t>(n));
-  s.w1.resize(static_cast<std::size_t>(n));
-  for (int ox = 0; ox < out_w; ++ox) {
-    auto kx = static_cast<std::size_t>(ox);
-    for (int ch = 0; ch < C; ++ch) {
-      auto j = kx * C + static_cast<std::size_t>(ch);
-      s.off[j] = static_cast<std::uint32_t>(s.tx.i0[kx] * C + ch);
-      s.w1[j] = static_cast<std::uint32_t>(s.tx.w1[kx]);
-      s.w0[j] = static_cast<std::uint32_t>(kOne - s.tx.w1[kx]);
-    }
-  }
+  s.row.resize(static_cast<std::size_t>(span + kRowPad));  // growth zero-fills: the pad is initialised
+  s.taps.build(s.tx.i0.data(), s.tx.w1.data(), out_w, C);
   const std::size_t col0 = static_cast<std::size_t>(s.tx.lo) * C;
+  const std::size_t row_len = static_cast<std::size_t>(out_w) * C;
   for (int oy = 0; oy < out_h; ++oy) {
     auto k = static_cast<std::size_t>(oy);
     const int y0 = s.ty.i0[k] + s.ty.lo;
     const int y1 = std::min(y0 + 1, src_h - 1);
-    const auto wy = static_cast<std::uint16_t>(s.ty.w1[k]);
     const std::uint8_t* a = src + static_cast<std::size_t>(y0) * pitch + col0;
     const std::uint8_t* b = src + static_cast<std::size_t>(y1) * pitch + col0;
-    blend_rows(a, b, static_cast<std::uint16_t>(kOne - wy), wy, span, C, s.pairs.data());
-    tap_row(s.pairs.data(), s.off.data(), s.w0.data(), s.w1.data(), n, dst + k * static_cast<std::size_t>(n));
+    blend_rows(a, b, s.ty.w1[k], span, s.row.data());
+    tap_row(s.row.data(), s.taps, out_w, C, dst + k * row_len);
   }
 }
 

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <string>
 
 #include "formats/image_cast.h"
 #include "formats/image_ops.h"
+#include "formats/resize_kernels.h"
 #include "tests/formats/jpeg_test_util.h"
 
 namespace stoker {
@@ -53,13 +55,14 @@ TEST(Resize, BilinearUpscaleUsesHalfPixelCentres) {
   EXPECT_EQ(at(r, 0, 3), 200);
 }
 
-// The bilinear kernel (vectorised, with an AVX2 build where the CPU has it) against the
-// fixed-point formula it implements, written out per output value: 8-bit weights, the vertical
-// blend v = a * (256 - wy) + b * wy first, then (v0 * (256 - wx) + v1 * wx + 2^15) >> 16. Exact:
-// integer arithmetic, so any difference is a kernel bug (a wrong tap, the edge pixel, the flip).
-TEST(Resize, BilinearKernelEqualsTheFixedPointFormula) {
-  std::uint64_t state = 12345;
-  auto next = [&] { state = state * 6364136223846793005ULL + 1442695040888963407ULL; return state >> 33; };
+// The bilinear kernels (formats/resize_kernels.h: the generic path and, where this CPU has it, the
+// AVX2 one) against the fixed-point formula they implement, written out per output value: 8-bit
+// weights, the vertical blend v = a * (256 - wy) + b * wy first, then (v0 * (256 - wx) + v1 * wx +
+// 2^15) >> 16. Exact: integer arithmetic, so any difference is a kernel bug (a wrong tap, the edge
+// pixel, the flip, a vector tail). Sources are allocated to their last byte, so under ASan a read
+// past the image fails too.
+void expect_bilinear_formula(const std::vector<std::uint8_t>& src, int sh, int sw, int c, detail::Region r, int oh,
+                             int ow, bool flip, const std::string& what) {
   struct Tap { int a, b, w; };
   auto taps = [](double start, double len, int n, int size, int o) {
     double s = std::clamp(start + (o + 0.5) * len / n - 0.5, 0.0, double(size - 1));
@@ -67,36 +70,70 @@ TEST(Resize, BilinearKernelEqualsTheFixedPointFormula) {
     int w = a == size - 1 ? 0 : static_cast<int>(std::lround((s - a) * 256));
     return Tap{a, std::min(a + 1, size - 1), w};
   };
-  for (int t = 0; t < 300; ++t) {
-    const int c = (int[]){1, 3, 4}[t % 3];
-    const int sh = 1 + static_cast<int>(next() % 90), sw = 1 + static_cast<int>(next() % 90);
-    const int oh = 1 + static_cast<int>(next() % 70), ow = 1 + static_cast<int>(next() % 70);
-    const bool flip = t % 2;
-    std::vector<std::uint8_t> src(static_cast<std::size_t>(sh * sw * c));
-    for (auto& v : src) v = static_cast<std::uint8_t>(next());
-    const double x = (next() % 1000) / 1000.0 * sw, y = (next() % 1000) / 1000.0 * sh;
-    const detail::Region r{x, y, std::max(0.3, (next() % 1000) / 1000.0 * (sw - x)),
-                           std::max(0.3, (next() % 1000) / 1000.0 * (sh - y))};
-    std::vector<std::uint8_t> out(static_cast<std::size_t>(oh * ow * c));
-    detail::resize_region(src.data(), sh, sw, c, static_cast<std::size_t>(sw * c), r, out.data(), oh, ow,
-                          ResizeFilter::kBilinear, flip);
-    if (r.w == ow && r.h == oh) continue;  // the integral-window copy path, tested elsewhere
-    for (int oy = 0; oy < oh; ++oy) {
-      const Tap ty = taps(r.y, r.h, oh, sh, oy);
-      for (int ox = 0; ox < ow; ++ox) {
-        const Tap tx = taps(r.x, r.w, ow, sw, ox);
-        for (int ch = 0; ch < c; ++ch) {
-          auto px = [&](int yy, int xx) { return unsigned{src[static_cast<std::size_t>((yy * sw + xx) * c + ch)]}; };
-          auto v = [&](int xx) { return px(ty.a, xx) * (256u - ty.w) + px(ty.b, xx) * unsigned(ty.w); };
-          const unsigned want = (v(tx.a) * (256u - tx.w) + v(tx.b) * unsigned(tx.w) + 32768u) >> 16;
-          const int dx = flip ? ow - 1 - ox : ox;
-          ASSERT_EQ(out[static_cast<std::size_t>((oy * ow + dx) * c + ch)], want)
-              << "case " << t << " " << sh << "x" << sw << "x" << c << " -> " << oh << "x" << ow << " at " << oy << ","
-              << ox << "," << ch;
-        }
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(oh * ow * c));
+  detail::resize_region(src.data(), sh, sw, c, static_cast<std::size_t>(sw * c), r, out.data(), oh, ow,
+                        ResizeFilter::kBilinear, flip);
+  if (r.w == ow && r.h == oh) return;  // the integral-window copy path, tested elsewhere
+  for (int oy = 0; oy < oh; ++oy) {
+    const Tap ty = taps(r.y, r.h, oh, sh, oy);
+    for (int ox = 0; ox < ow; ++ox) {
+      const Tap tx = taps(r.x, r.w, ow, sw, ox);
+      for (int ch = 0; ch < c; ++ch) {
+        auto px = [&](int yy, int xx) { return unsigned{src[static_cast<std::size_t>((yy * sw + xx) * c + ch)]}; };
+        auto v = [&](int xx) { return px(ty.a, xx) * (256u - ty.w) + px(ty.b, xx) * unsigned(ty.w); };
+        const unsigned want = (v(tx.a) * (256u - tx.w) + v(tx.b) * unsigned(tx.w) + 32768u) >> 16;
+        const int dx = flip ? ow - 1 - ox : ox;
+        ASSERT_EQ(out[static_cast<std::size_t>((oy * ow + dx) * c + ch)], want)
+            << what << ": " << sh << "x" << sw << "x" << c << " window " << r.x << "," << r.y << " " << r.w << "x"
+            << r.h << " -> " << oh << "x" << ow << (flip ? " flipped" : "") << " at " << oy << "," << ox << "," << ch;
       }
     }
   }
+}
+
+TEST(Resize, BilinearKernelEqualsTheFixedPointFormula) {
+  const detail::ResizeIsa best = detail::resize_isa();
+  std::vector<detail::ResizeIsa> isas{detail::ResizeIsa::kGeneric};
+  if (detail::set_resize_isa(detail::ResizeIsa::kAvx2)) isas.push_back(detail::ResizeIsa::kAvx2);
+  for (detail::ResizeIsa isa : isas) {
+    ASSERT_TRUE(detail::set_resize_isa(isa));
+    const std::string name = isa == detail::ResizeIsa::kGeneric ? "generic" : "avx2";
+    std::uint64_t state = 12345;
+    auto next = [&] { state = state * 6364136223846793005ULL + 1442695040888963407ULL; return state >> 33; };
+    auto random_src = [&](int sh, int sw, int c) {
+      std::vector<std::uint8_t> src(static_cast<std::size_t>(sh * sw * c));
+      for (auto& v : src) v = static_cast<std::uint8_t>(next());
+      return src;
+    };
+    for (int t = 0; t < 300; ++t) {
+      const int c = (int[]){1, 3, 4}[t % 3];
+      const int sh = 1 + static_cast<int>(next() % 90), sw = 1 + static_cast<int>(next() % 90);
+      const int oh = 1 + static_cast<int>(next() % 70), ow = 1 + static_cast<int>(next() % 70);
+      const auto src = random_src(sh, sw, c);
+      const double x = (next() % 1000) / 1000.0 * sw, y = (next() % 1000) / 1000.0 * sh;
+      const detail::Region r{x, y, std::max(0.3, (next() % 1000) / 1000.0 * (sw - x)),
+                             std::max(0.3, (next() % 1000) / 1000.0 * (sh - y))};
+      expect_bilinear_formula(src, sh, sw, c, r, oh, ow, t % 2, name + " random case " + std::to_string(t));
+    }
+    // The random-resized-crop shapes, odd output widths (every vector tail: 8 and 16 pixels per
+    // step), upscales, and windows flush with each edge of the image (the last pixel's load).
+    for (int c : {1, 3, 4})
+      for (bool flip : {false, true}) {
+        const auto big = random_src(320, 331, c);
+        expect_bilinear_formula(big, 320, 331, c, {0.5, 0.5, 319, 319}, 224, 224, flip, name + " 320->224");
+        expect_bilinear_formula(big, 320, 331, c, {11, 0, 320, 320}, 224, 224, flip, name + " right edge");
+        expect_bilinear_formula(big, 320, 331, c, {0, 97.25, 331, 222.75}, 224, 224, flip, name + " full width");
+        for (int ow : {7, 8, 9, 15, 16, 17, 23, 31, 33, 225})
+          expect_bilinear_formula(big, 320, 331, c, {2.5, 3, 300.5, 317}, 61, ow, flip, name + " odd width");
+        const auto small = random_src(37, 29, c);
+        expect_bilinear_formula(small, 37, 29, c, {0, 0, 29, 37}, 224, 224, flip, name + " upscale");
+        expect_bilinear_formula(small, 37, 29, c, {20.5, 30.25, 8.5, 6.75}, 33, 17, flip, name + " upscale corner");
+        const auto one = random_src(5, 1, c);
+        expect_bilinear_formula(one, 5, 1, c, {0, 0, 1, 5}, 9, 19, flip, name + " one column");
+      }
+    if (HasFatalFailure()) break;
+  }
+  detail::set_resize_isa(best);
 }
 
 TEST(Resize, AreaDownscaleAveragesBlocks) {
