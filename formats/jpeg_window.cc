@@ -8,9 +8,12 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include <jpeglib.h>
 
+#include "formats/jpeg_row_index.h"
+#include "formats/jpeg_scan.h"
 #include "pipeline/error.h"
 
 namespace stoker::detail {
@@ -59,6 +62,47 @@ struct Decoder {
 Decoder& decoder() {
   thread_local Decoder d;
   return d;
+}
+
+// Per thread: the layout of the last parsed file, the row starts found for it and the resumed
+// stream (jpeg_scan.h), a copy of the file's tail, trimmed after a large one.
+struct ResumeState {
+  JpegLayout layout;
+  std::vector<JpegRowStart> starts;
+  ByteBuffer stream;
+};
+
+ResumeState& resume_state() {
+  thread_local ResumeState r;
+  return r;
+}
+
+// When the window starts at least two MCU rows down, a resumed stream: one synthetic row, then the
+// original from the window's first row on, or from the row above it when the window begins on its
+// first output row (chroma upsampling reads one row of context above). Row starts come from
+// `index` where known, else from the scanner (and are recorded there). Returns how many output
+// rows the window moves up in that stream, or -1 to decode the original.
+int resume_for(const std::uint8_t* data, std::size_t size, int denom, int win_y, JpegRowIndex* index, ResumeState& rs) {
+  if (denom < 1 || denom > 8 || win_y <= 0 || !parse_jpeg_layout(data, size, rs.layout)) return -1;
+  const JpegLayout& l = rs.layout;
+  const int rows_out = l.mcu_height / denom;  // output rows per MCU row (mcu_height is a multiple of 8)
+  if (rows_out < 1) return -1;
+  const int first = win_y / rows_out - (win_y % rows_out == 0 ? 1 : 0);
+  if (first < 2) return -1;
+  rs.starts.resize(static_cast<std::size_t>(l.mcu_rows));
+  rs.starts[0] = first_row_start(l);
+  int known = 1;
+  JpegContentKey key;
+  if (index) {
+    key = jpeg_content_key(data, size);
+    known = std::max(1, index->lookup(key, rs.starts.data(), first + 1));
+  }
+  if (known <= first) {
+    if (!find_row_starts(l, data, size, known - 1, first, rs.starts.data())) return -1;
+    if (index) index->record(key, rs.starts.data(), first + 1);
+  }
+  if (!resume_at_row(l, data, size, first, rs.starts[static_cast<std::size_t>(first)], rs.stream)) return -1;
+  return (first - 1) * rows_out;
 }
 
 enum class Result { kOk, kFatal, kTooLarge };
@@ -180,8 +224,16 @@ void check_jpeg_warning(const std::string& message, bool strict, const ErrorCont
 }
 
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
-                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source, bool eoi_appended) {
+                        bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source, bool eoi_appended,
+                        bool resume, JpegRowIndex* index) {
   Decoder& d = decoder();
+  ResumeState& rs = resume_state();
+  const int shift = resume ? resume_for(data, size, denom, win.y, index, rs) : -1;
+  if (shift > 0) {
+    data = rs.stream.data.get();
+    size = rs.stream.size;
+    win.y -= shift;
+  }
   // Room for the window widened by up to one iMCU (32 px at most) on the left, in CMYK, plus the
   // scratch row below it.
   std::size_t cap = static_cast<std::size_t>(win.w + 64) * 4 * static_cast<std::size_t>(win.h + 1);
@@ -194,6 +246,10 @@ void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, i
     cap = static_cast<std::size_t>(win.x + win.w + 64) * 4 * static_cast<std::size_t>(win.h + 1);
     buf.resize(cap);
     r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk, eoi_appended);
+  }
+  if (shift > 0) {
+    win.y += shift;
+    rs.stream.trim(std::size_t{4} << 20);
   }
   ErrorContext ctx{"decode_jpeg", source};
   if (r != Result::kOk) {
