@@ -10,7 +10,7 @@
 #include <string>
 
 #include "formats/file_source.h"
-#include "formats/jpeg_row_index.h"
+#include "formats/jpeg_mcu_index.h"
 #include "formats/jpeg_window.h"
 
 namespace stoker {
@@ -138,7 +138,7 @@ void decompress(ThreadState& st, const std::uint8_t* data, std::size_t size, std
 // One decode of data[0, size). `eoi_appended`: the bytes are a file lacking EOI plus an appended
 // FF D9 (see decode()).
 Tensor decode_once(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,
-                   const std::string& source, bool eoi_appended, detail::JpegRowIndex* index) {
+                   const std::string& source, bool eoi_appended, detail::JpegMcuIndex* index) {
   JpegHeader hd = header_with(st, data, size, source);
   const int W = hd.width, H = hd.height;
   const std::int64_t pixels = static_cast<std::int64_t>(W) * H;
@@ -184,7 +184,7 @@ Tensor decode_once(const std::uint8_t* data, std::size_t size, const DecodeJpegO
     win.w = std::min(sw, static_cast<int>(std::ceil(rs.x + rs.w)) + 1) - win.x;
     win.h = std::min(sh, static_cast<int>(std::ceil(rs.y + rs.h)) + 1) - win.y;
     detail::decode_jpeg_window(data, size, sf.denom, c, o.strict, o.fast_dct, win, st.decoded, source, eoi_appended,
-                               true, index);
+                               false, index);
     detail::Region rw{rs.x - win.x, rs.y - win.y, rs.w, rs.h};
     detail::resize_region(st.decoded.data.get(), win.h, win.w, c, static_cast<std::size_t>(win.w) * c, rw,
                           out.mutable_data_as<std::uint8_t>(), out_h, out_w, o.filter, flip);
@@ -213,7 +213,7 @@ bool lacks_eoi(const std::uint8_t* d, std::size_t n) {
 // bytes; both fail again and the first error (what the file itself says) is raised.
 // The second try draws the same crop and flip: it restarts from a copy of the element's Rng.
 Tensor decode(const std::uint8_t* data, std::size_t size, const DecodeJpegOptions& o, Rng& rng, ThreadState& st,
-              const std::string& source, detail::JpegRowIndex* index) {
+              const std::string& source, detail::JpegMcuIndex* index) {
   const Rng start = rng;
   try {
     return decode_once(data, size, o, rng, st, source, false, index);
@@ -257,8 +257,8 @@ MapFn decode_jpeg(DecodeJpegOptions o) {
   if (o.max_pixels <= 0) throw Error(ErrorCode::kInvalidArgument, "decode_jpeg: max_pixels must be positive");
   MapFn norm = o.normalize ? normalize(*o.normalize) : MapFn();
   // Shared by every copy of the returned function (every pass and worker over this dataset).
-  auto index = o.row_index_bytes > 0 && o.partial_decode && o.crop != CropMode::kNone
-                   ? std::make_shared<detail::JpegRowIndex>(o.row_index_bytes)
+  auto index = o.mcu_index_bytes > 0 && o.partial_decode && o.crop != CropMode::kNone
+                   ? std::make_shared<detail::JpegMcuIndex>(o.mcu_index_bytes)
                    : nullptr;
   return [o, norm, index](Element e, Rng& rng) {
     if (e.empty()) throw Error(ErrorCode::kInvalidArgument, "element has no components", {kStage});

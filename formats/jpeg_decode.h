@@ -76,13 +76,13 @@ struct DecodeJpegOptions {
   // Decode only the crop window (libjpeg partial decode) when a crop covers well under the whole
   // image. Off: always a full TurboJPEG decode (bit-exact with it at the window's edges too).
   bool partial_decode = true;
-  // With a partial (windowed) decode: remember where each MCU row of a file begins, up to this
-  // many bytes (about 16 bytes per row, 300-400 per ImageNet-sized photo), so later passes over the
-  // same files start a window's decode at its first row instead of entropy-decoding every row above
-  // it (the first pass walks them once). Identical pixels. 0: off. Held by this map function and
-  // its copies for their lifetime, outside the iterator's memory budget: give the budget this much
-  // less (the CLI does).
-  std::size_t row_index_bytes = 0;
+  // With a partial (windowed) decode: remember where each MCU of a file begins, up to this many
+  // bytes (16 per MCU plus 128 per file: ~12 KB for a 500x375 photo), so that a crop of a file
+  // seen before entropy-decodes only the MCUs under its window, not every MCU above and beside it
+  // (the first pass over a file scans it once more to learn them). Identical pixels. 0: off.
+  // Held by this map function and its copies for their lifetime, outside the iterator's memory
+  // budget: give the budget this much less (the CLI does).
+  std::size_t mcu_index_bytes = 0;
   // Images with more pixels are refused from the header, before any allocation.
   std::int64_t max_pixels = 100'000'000;
   // Every TurboJPEG warning is an error (default: only truncation is).

@@ -1,4 +1,4 @@
-// Baseline JPEG marker parsing, a lean entropy scanner and the resumed stream (see jpeg_scan.h).
+// Baseline JPEG marker parsing, a lean entropy scanner and the window-only stream (see jpeg_scan.h).
 // Every read is bounds-checked against [data, data + size): the input is untrusted.
 #include "formats/jpeg_scan.h"
 
@@ -281,6 +281,7 @@ bool parse_jpeg_layout(const std::uint8_t* d, std::size_t size, JpegLayout& l) {
       l.mcu_height = l.ncomp == 1 ? 8 : 8 * vmax;
       l.mcus_per_row = (l.width + l.mcu_width - 1) / l.mcu_width;
       l.mcu_rows = (l.height + l.mcu_height - 1) / l.mcu_height;
+      l.sos_at = p;
       l.scan_at = p + 2 + len;
       return true;
     }
@@ -289,158 +290,160 @@ bool parse_jpeg_layout(const std::uint8_t* d, std::size_t size, JpegLayout& l) {
   return false;
 }
 
-JpegRowStart first_row_start(const JpegLayout& l) {
-  JpegRowStart s;
-  s.byte = static_cast<std::uint32_t>(l.scan_at);
-  return s;
-}
 
-bool find_row_starts(const JpegLayout& l, const std::uint8_t* data, std::size_t size, int from, int to,
-                     JpegRowStart* starts) {
-  if (from < 0 || to >= l.mcu_rows || from > to) return false;
-  const JpegRowStart& at = starts[from];
-  if (at.byte < l.scan_at || at.byte >= size || at.bit > 7) return false;
-  BitReader br(data, at.byte, size);
-  br.fill();
-  if (br.available() < at.bit) return false;
-  br.skip(at.bit);
-  int pred[4] = {at.pred[0], at.pred[1], at.pred[2], at.pred[3]};
-  for (int r = from; r < to; ++r) {
-    for (int m = 0; m < l.mcus_per_row; ++m) {
+bool scan_mcu_points(const JpegLayout& l, const std::uint8_t* data, std::size_t size, JpegScanPoint* points) {
+  if (l.scan_at >= size || l.mcus_per_row < 1 || l.mcu_rows < 1) return false;
+  BitReader br(data, l.scan_at, size);
+  int pred[4] = {};
+  JpegScanPoint* out = points;
+  for (int r = 0; r < l.mcu_rows; ++r) {
+    for (int m = 0; m < l.mcus_per_row; ++m, ++out) {
+      if (br.available() < 0) return false;
+      br.position(&out->byte, &out->bit);
+      for (int c = 0; c < 4; ++c) out->pred[c] = static_cast<std::int16_t>(pred[c]);
       for (int c = 0; c < l.ncomp; ++c) {
         const JpegHuffman& dc = l.dc[l.comp[c].dc];
         const JpegHuffman& ac = l.ac[l.comp[c].ac];
         for (int b = blocks_of(l, c); b > 0; --b) {
           if (!skip_block(dc, ac, br, &pred[c])) return false;
         }
+        if (pred[c] < -32768 || pred[c] > 32767) return false;
       }
     }
-    JpegRowStart& out = starts[r + 1];
-    br.position(&out.byte, &out.bit);
-    for (int c = 0; c < 4; ++c) {
-      if (pred[c] < -32768 || pred[c] > 32767) return false;
-      out.pred[c] = static_cast<std::int16_t>(pred[c]);
-    }
   }
-  return true;
+  if (br.available() < 0) return false;
+  br.position(&out->byte, &out->bit);
+  for (int c = 0; c < 4; ++c) out->pred[c] = static_cast<std::int16_t>(pred[c]);
+  // The scan must end at EOI, right after the last byte's padding: otherwise the whole file would
+  // decode with a warning (extraneous bytes, a missing EOI) that a part of it would not raise.
+  std::size_t next = out->byte + (out->bit ? 1u : 0u);
+  if (out->bit && data[out->byte] == 0xFF) ++next;  // the stuffed zero after a data 0xFF
+  return next + 2 <= size && data[next] == 0xFF && data[next + 1] == 0xD9;
 }
 
-bool resume_at_row(const JpegLayout& l, const std::uint8_t* data, std::size_t size, int row, const JpegRowStart& at,
-                   ByteBuffer& out) {
-  if (at.byte < l.scan_at || at.byte >= size || at.bit > 7) return false;
-  const long long new_height = static_cast<long long>(l.height) - static_cast<long long>(row) * l.mcu_height + l.mcu_height;
-  if (row < 1 || new_height <= l.mcu_height || new_height > 0xFFFF) return false;
-  // The synthetic row: per component, its first block carries the whole predictor as its DC
-  // difference, the others 0, every block ends at once (EOB). Its length must leave `at.bit`
-  // bits over in the last byte. Moves that keep each predictor and change the length: blocks
-  // coding (+v, -v) add 2 * (len(s) + s - len(0)) bits (even), blocks coding (+2v, -v, -v) add
-  // len(s+1) + s+1 + 2 * (len(s) + s) - 3 * len(0) (odd or even), v = 2^(s-1). A breadth-first
-  // search over the length mod 8 finds the fewest moves (at most 7).
-  int n[4], len0[4];
-  long long bits = 0;
-  for (int c = 0; c < l.ncomp; ++c) {
-    const JpegHuffman& dc = l.dc[l.comp[c].dc];
-    const JpegHuffman& ac = l.ac[l.comp[c].ac];
-    n[c] = l.mcus_per_row * blocks_of(l, c);
-    const int s = category(at.pred[c]);
-    len0[c] = dc.code_len[0];
-    const int eob = ac.code_len[0];
-    if (s > 15 || !dc.code_len[s] || !eob || (n[c] > 1 && !len0[c])) return false;
-    bits += dc.code_len[s] + s + static_cast<long long>(n[c] - 1) * len0[c] + static_cast<long long>(n[c]) * eob;
+bool write_window_jpeg(const JpegLayout& l, const std::uint8_t* data, std::size_t size, const JpegScanPoint* points,
+                       int r0, int r1, int m0, int m1, ByteBuffer& out) {
+  const int mpr = l.mcus_per_row;
+  if (r0 < 0 || r1 > l.mcu_rows || r0 >= r1 || m0 < 0 || m1 > mpr || m0 >= m1) return false;
+  const int per_row = 1 + m1 - m0;
+  const long long new_w = l.mcu_width + std::min<long long>(static_cast<long long>(m1) * l.mcu_width, l.width) -
+                          static_cast<long long>(m0) * l.mcu_width;
+  const long long new_h = std::min<long long>(static_cast<long long>(r1) * l.mcu_height, l.height) -
+                          static_cast<long long>(r0) * l.mcu_height;
+  if (per_row > 0xFFFF || new_w > 0xFFFF || new_h < 1) return false;
+
+  // The synthetic MCU opening each row: the first block of each component carries that
+  // component's predictor at the row's first copied MCU as its DC difference (a restart resets
+  // predictors to 0), every block ends at once (EOB), and the first block of component 0 carries
+  // a few AC coefficients whose codes make the MCU's length leave exactly the source's bit offset
+  // over in its last byte. Lengths mod 8 of the available AC symbols (run 0), fewest first.
+  const JpegHuffman& ac0 = l.ac[l.comp[0].ac];
+  int sym_for[8];
+  std::fill(sym_for, sym_for + 8, -1);
+  for (int size_bits = 10; size_bits >= 1; --size_bits) {
+    if (ac0.code_len[size_bits]) sym_for[(ac0.code_len[size_bits] + size_bits) % 8] = size_bits;
   }
-  struct Move {
-    int c = 0, s = 0, blocks = 0;
-  };
-  auto delta = [&](const Move& m) {
-    const JpegHuffman& dc = l.dc[l.comp[m.c].dc];
-    const int one = dc.code_len[m.s] + m.s;
-    return m.blocks == 2 ? 2 * one - 2 * len0[m.c] : dc.code_len[m.s + 1] + m.s + 1 + 2 * one - 3 * len0[m.c];
-  };
-  auto possible = [&](const Move& m) {
-    const JpegHuffman& dc = l.dc[l.comp[m.c].dc];
-    return len0[m.c] && dc.code_len[m.s] && (m.blocks == 2 || (m.s < 11 && dc.code_len[m.s + 1]));
-  };
-  const int need = static_cast<int>(((at.bit - bits) % 8 + 8) % 8);
-  Move via[8];
-  int prev[8];
-  bool seen[8] = {};
-  seen[0] = true;
-  int frontier[8] = {0}, nf = 1;
-  for (int depth = 0; depth < 7 && !seen[need]; ++depth) {
-    int next[8], nn = 0;
-    for (int f = 0; f < nf; ++f) {
-      for (int c = 0; c < l.ncomp; ++c) {
-        for (int sz = 1; sz <= 11; ++sz) {
-          for (int blocks : {2, 3}) {
-            const Move m{c, sz, blocks};
-            if (!possible(m)) continue;
-            const int r = ((frontier[f] + delta(m)) % 8 + 8) % 8;
-            if (seen[r]) continue;
-            seen[r] = true;
-            via[r] = m;
-            prev[r] = frontier[f];
-            next[nn++] = r;
-          }
-        }
+  int plan_len[8], plan_prev[8], plan_sym[8];  // fewest AC symbols reaching each residue
+  std::fill(plan_len, plan_len + 8, 99);
+  plan_len[0] = 0;
+  for (int step = 0; step < 8; ++step) {
+    for (int r = 0; r < 8; ++r) {
+      if (plan_len[r] != step) continue;
+      for (int q = 0; q < 8; ++q) {
+        if (sym_for[q] < 0 || plan_len[(r + q) % 8] <= step + 1) continue;
+        plan_len[(r + q) % 8] = step + 1;
+        plan_prev[(r + q) % 8] = r;
+        plan_sym[(r + q) % 8] = sym_for[q];
       }
     }
-    std::copy(next, next + nn, frontier);
-    nf = nn;
   }
-  if (!seen[need]) return false;
-  int extra[4][21] = {}, used[4] = {};  // per component: the differences of blocks 1, 2, ...
-  for (int r = need; r != 0; r = prev[r]) {
-    const Move& m = via[r];
-    if (used[m.c] + m.blocks > n[m.c] - 1) return false;
-    const int v = 1 << (m.s - 1);
-    int* e = extra[m.c] + used[m.c];
-    if (m.blocks == 2) {
-      e[0] = v;
-      e[1] = -v;
-    } else {
-      e[0] = 2 * v;
-      e[1] = -v;
-      e[2] = -v;
-    }
-    used[m.c] += m.blocks;
+  int blocks[4];
+  for (int c = 0; c < l.ncomp; ++c) {
+    blocks[c] = blocks_of(l, c);
+    if (!l.ac[l.comp[c].ac].code_len[0] || (blocks[c] > 1 && !l.dc[l.comp[c].dc].code_len[0])) return false;
   }
 
-  // Headers (the height patched), the synthetic row, then the original bits from at.byte/at.bit.
-  const std::size_t dummy_max = static_cast<std::size_t>((bits + 7 * 3 * 27) / 8 + 1) * 2 + 2;
-  const std::size_t tail = size - at.byte;
-  out.resize(l.scan_at + dummy_max + tail);
+  std::size_t copy = 0;
+  for (int r = r0; r < r1; ++r) {
+    const JpegScanPoint& s = points[static_cast<std::size_t>(r) * mpr + m0];
+    const JpegScanPoint& e = points[static_cast<std::size_t>(r) * mpr + m1];
+    if (s.byte < l.scan_at || e.byte >= size || e.byte < s.byte + 1) return false;
+    copy += e.byte - s.byte + 2;
+  }
+  const std::size_t per_row_max = 2 + 2 * (10 * (16 + 15 + 16) + 8 * 26) / 8 + 4;
+  out.resize(l.scan_at + 6 + static_cast<std::size_t>(r1 - r0) * per_row_max + copy + 2);
   std::uint8_t* o = out.data.get();
-  std::memcpy(o, data, l.scan_at);
-  o[l.sof_height_at] = static_cast<std::uint8_t>(new_height >> 8);
-  o[l.sof_height_at + 1] = static_cast<std::uint8_t>(new_height & 0xFF);
-  BitWriter w{o + l.scan_at};
-  int block_index[4] = {};
-  for (int m = 0; m < l.mcus_per_row; ++m) {
+  std::size_t n = 0;
+  std::memcpy(o, data, l.sos_at);
+  o[l.sof_height_at] = static_cast<std::uint8_t>(new_h >> 8);
+  o[l.sof_height_at + 1] = static_cast<std::uint8_t>(new_h & 0xFF);
+  o[l.sof_height_at + 2] = static_cast<std::uint8_t>(new_w >> 8);
+  o[l.sof_height_at + 3] = static_cast<std::uint8_t>(new_w & 0xFF);
+  n = l.sos_at;
+  const std::uint8_t dri[6] = {0xFF, 0xDD, 0x00, 0x04, static_cast<std::uint8_t>(per_row >> 8),
+                               static_cast<std::uint8_t>(per_row & 0xFF)};
+  std::memcpy(o + n, dri, 6);
+  n += 6;
+  std::memcpy(o + n, data + l.sos_at, l.scan_at - l.sos_at);
+  n += l.scan_at - l.sos_at;
+
+  for (int r = r0; r < r1; ++r) {
+    if (r > r0) {
+      o[n++] = 0xFF;
+      o[n++] = static_cast<std::uint8_t>(0xD0 + ((r - r0 - 1) & 7));
+    }
+    const JpegScanPoint& s = points[static_cast<std::size_t>(r) * mpr + m0];
+    const JpegScanPoint& e = points[static_cast<std::size_t>(r) * mpr + m1];
+    long long bits = 0;
+    for (int c = 0; c < l.ncomp; ++c) {
+      const JpegHuffman& dc = l.dc[l.comp[c].dc];
+      const int cat = category(s.pred[c]);
+      if (cat > 15 || !dc.code_len[cat]) return false;
+      bits += dc.code_len[cat] + cat + static_cast<long long>(blocks[c] - 1) * dc.code_len[0] +
+              static_cast<long long>(blocks[c]) * l.ac[l.comp[c].ac].code_len[0];
+    }
+    const int need = static_cast<int>(((s.bit - bits) % 8 + 8) % 8);
+    if (plan_len[need] > 8) return false;
+    BitWriter w{o + n};
     for (int c = 0; c < l.ncomp; ++c) {
       const JpegHuffman& dc = l.dc[l.comp[c].dc];
       const JpegHuffman& ac = l.ac[l.comp[c].ac];
-      for (int b = blocks_of(l, c); b > 0; --b) {
-        const int i = block_index[c]++;
-        const int diff = i == 0 ? at.pred[c] : (i - 1 < used[c] ? extra[c][i - 1] : 0);
-        const int s = category(diff);
-        w.put(dc.code[s], dc.code_len[s]);
-        if (s) w.put(static_cast<std::uint32_t>(diff >= 0 ? diff : diff + (1 << s) - 1), s);
+      for (int b = 0; b < blocks[c]; ++b) {
+        const int diff = b == 0 ? s.pred[c] : 0;
+        const int cat = category(diff);
+        w.put(dc.code[cat], dc.code_len[cat]);
+        if (cat) w.put(static_cast<std::uint32_t>(diff >= 0 ? diff : diff + (1 << cat) - 1), cat);
+        if (c == 0 && b == 0) {
+          for (int q = need; q != 0; q = plan_prev[q]) {
+            const int sym = plan_sym[q];  // run 0, `sym` magnitude bits: any value will do
+            w.put(ac.code[sym], ac.code_len[sym]);
+            w.put((1u << sym) - 1, sym);
+          }
+        }
         w.put(ac.code[0], ac.code_len[0]);
       }
     }
+    if (w.cnt != s.bit) return false;  // the plan above guarantees it; checked all the same
+    n += w.n;
+    std::size_t k = s.byte;
+    if (s.bit) {
+      const auto keep = static_cast<std::uint8_t>((1u << (8 - s.bit)) - 1);
+      const auto merged = static_cast<std::uint8_t>(((w.acc & ((1u << s.bit) - 1)) << (8 - s.bit)) | (data[k] & keep));
+      k += data[k] == 0xFF ? 2 : 1;
+      o[n++] = merged;
+      if (merged == 0xFF) o[n++] = 0x00;
+    }
+    // Through the byte holding the row's last bit (its remaining bits are padding to the decoder,
+    // which drops them at the restart marker), with the stuffed zero after a data 0xFF.
+    std::size_t end = e.byte;
+    if (e.bit) end += data[e.byte] == 0xFF ? 2 : 1;
+    if (end < k || end > size) return false;
+    std::memcpy(o + n, data + k, end - k);
+    n += end - k;
   }
-  if (w.cnt != at.bit) return false;  // the search above guarantees it; checked all the same
-  std::size_t k = at.byte;
-  if (at.bit) {
-    const std::uint8_t keep = static_cast<std::uint8_t>((1u << (8 - at.bit)) - 1);
-    const auto merged = static_cast<std::uint8_t>(((w.acc & ((1u << at.bit) - 1)) << (8 - at.bit)) | (data[k] & keep));
-    if (data[k] == 0xFF && (k + 1 >= size || data[k + 1] != 0x00)) return false;
-    k += data[k] == 0xFF ? 2 : 1;
-    w.out[w.n++] = merged;
-    if (merged == 0xFF) w.out[w.n++] = 0x00;
-  }
-  std::memcpy(w.out + w.n, data + k, size - k);
-  out.size = l.scan_at + w.n + (size - k);
+  o[n++] = 0xFF;
+  o[n++] = 0xD9;
+  out.size = n;
   return true;
 }
 

@@ -12,7 +12,7 @@
 
 #include <jpeglib.h>
 
-#include "formats/jpeg_row_index.h"
+#include "formats/jpeg_mcu_index.h"
 #include "formats/jpeg_scan.h"
 #include "pipeline/error.h"
 
@@ -64,45 +64,56 @@ Decoder& decoder() {
   return d;
 }
 
-// Per thread: the layout of the last parsed file, the row starts found for it and the resumed
-// stream (jpeg_scan.h), a copy of the file's tail, trimmed after a large one.
-struct ResumeState {
+// Per thread: the layout of the last parsed file, its MCU points when scanned here, and the
+// window's own JPEG (jpeg_scan.h), a copy of part of the file, trimmed after a large one.
+struct NarrowState {
   JpegLayout layout;
-  std::vector<JpegRowStart> starts;
+  std::vector<JpegScanPoint> points;
   ByteBuffer stream;
 };
 
-ResumeState& resume_state() {
-  thread_local ResumeState r;
-  return r;
+NarrowState& narrow_state() {
+  thread_local NarrowState s;
+  return s;
 }
 
-// When the window starts at least two MCU rows down, a resumed stream: one synthetic row, then the
-// original from the window's first row on, or from the row above it when the window begins on its
-// first output row (chroma upsampling reads one row of context above). Row starts come from
-// `index` where known, else from the scanner (and are recorded there). Returns how many output
-// rows the window moves up in that stream, or -1 to decode the original.
-int resume_for(const std::uint8_t* data, std::size_t size, int denom, int win_y, JpegRowIndex* index, ResumeState& rs) {
-  if (denom < 1 || denom > 8 || win_y <= 0 || !parse_jpeg_layout(data, size, rs.layout)) return -1;
-  const JpegLayout& l = rs.layout;
-  const int rows_out = l.mcu_height / denom;  // output rows per MCU row (mcu_height is a multiple of 8)
-  if (rows_out < 1) return -1;
-  const int first = win_y / rows_out - (win_y % rows_out == 0 ? 1 : 0);
-  if (first < 2) return -1;
-  rs.starts.resize(static_cast<std::size_t>(l.mcu_rows));
-  rs.starts[0] = first_row_start(l);
-  int known = 1;
+// A JPEG of only the MCUs under the window plus one MCU row of margin above and below (chroma
+// upsampling reads one sample of context across an MCU edge; at the image's edges the margin is
+// the edge itself, as in the original). No column margin: a cropped decode (jpeg_crop_scanline)
+// upsamples its columns as an image of their own, here and in the original alike. MCU points come from `index` when it knows the file, else
+// from a scan (added to `index` when it has room; without an index only when `scan` is set).
+// On success the window's origin moves by (*dx, *dy) in the new JPEG (subtract them).
+bool narrow_for(const std::uint8_t* data, std::size_t size, int denom, const JpegWindow& win, JpegMcuIndex* index,
+                bool scan, NarrowState& ns, int* dx, int* dy) {
+  if (denom < 1 || denom > 8 || !parse_jpeg_layout(data, size, ns.layout)) return false;
+  const JpegLayout& l = ns.layout;
+  const int mw = l.mcu_width / denom, mh = l.mcu_height / denom;  // MCU size in output pixels
+  const int out_w = (l.width + denom - 1) / denom, out_h = (l.height + denom - 1) / denom;
+  if (win.x < 0 || win.y < 0 || win.w < 1 || win.h < 1 || win.x + win.w > out_w || win.y + win.h > out_h) return false;
+  const std::size_t n = static_cast<std::size_t>(l.mcu_rows) * static_cast<std::size_t>(l.mcus_per_row) + 1;
+  const JpegScanPoint* points = nullptr;
+  JpegMcuIndex::Points known;
   JpegContentKey key;
   if (index) {
     key = jpeg_content_key(data, size);
-    known = std::max(1, index->lookup(key, rs.starts.data(), first + 1));
+    known = index->find(key);
+    if (known && known->size() == n) points = known->data();
   }
-  if (known <= first) {
-    if (!find_row_starts(l, data, size, known - 1, first, rs.starts.data())) return -1;
-    if (index) index->record(key, rs.starts.data(), first + 1);
+  if (!points) {
+    if (index ? !index->has_room(n) : !scan) return false;
+    ns.points.resize(n);
+    if (!scan_mcu_points(l, data, size, ns.points.data())) return false;
+    if (index) index->add(key, ns.points);
+    points = ns.points.data();
   }
-  if (!resume_at_row(l, data, size, first, rs.starts[static_cast<std::size_t>(first)], rs.stream)) return -1;
-  return (first - 1) * rows_out;
+  const int m0 = win.x / mw;
+  const int m1 = std::min(l.mcus_per_row, (win.x + win.w + mw - 1) / mw);
+  const int r0 = std::max(0, win.y / mh - 1);
+  const int r1 = std::min(l.mcu_rows, (win.y + win.h + mh - 1) / mh + 1);
+  if (!write_window_jpeg(l, data, size, points, r0, r1, m0, m1, ns.stream)) return false;
+  *dx = (m0 - 1) * mw;
+  *dy = r0 * mh;
+  return true;
 }
 
 enum class Result { kOk, kFatal, kTooLarge };
@@ -225,14 +236,16 @@ void check_jpeg_warning(const std::string& message, bool strict, const ErrorCont
 
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
                         bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source, bool eoi_appended,
-                        bool resume, JpegRowIndex* index) {
+                        bool narrow, JpegMcuIndex* index) {
   Decoder& d = decoder();
-  ResumeState& rs = resume_state();
-  const int shift = resume ? resume_for(data, size, denom, win.y, index, rs) : -1;
-  if (shift > 0) {
-    data = rs.stream.data.get();
-    size = rs.stream.size;
-    win.y -= shift;
+  NarrowState& ns = narrow_state();
+  int dx = 0, dy = 0;
+  const bool narrowed = (narrow || index) && !eoi_appended && narrow_for(data, size, denom, win, index, narrow, ns, &dx, &dy);
+  if (narrowed) {
+    data = ns.stream.data.get();
+    size = ns.stream.size;
+    win.x -= dx;
+    win.y -= dy;
   }
   // Room for the window widened by up to one iMCU (32 px at most) on the left, in CMYK, plus the
   // scratch row below it.
@@ -247,9 +260,10 @@ void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, i
     buf.resize(cap);
     r = window_raw(d, data, size, denom, channels, fast_dct, &win, buf.data.get(), cap, &cmyk, eoi_appended);
   }
-  if (shift > 0) {
-    win.y += shift;
-    rs.stream.trim(std::size_t{4} << 20);
+  if (narrowed) {
+    win.x += dx;
+    win.y += dy;
+    ns.stream.trim(std::size_t{4} << 20);
   }
   ErrorContext ctx{"decode_jpeg", source};
   if (r != Result::kOk) {

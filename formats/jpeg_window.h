@@ -15,7 +15,7 @@
 
 namespace stoker::detail {
 
-class JpegRowIndex;
+class JpegMcuIndex;
 
 struct JpegWindow {
   int x = 0, y = 0, w = 0, h = 0;  // requested window, in pixels of the image scaled by 1/denom
@@ -38,13 +38,14 @@ void check_jpeg_warning(const std::string& message, bool strict, const ErrorCont
 // In place: CMYK (Adobe, inverted: 255 = no ink) -> RGB (channels = 3) or gray (channels = 1).
 void cmyk_to(std::uint8_t* p, std::size_t pixels, int channels);
 
-// `resume`: a window that starts well down the image is decoded from a resumed stream
-// (jpeg_scan.h) when the file allows it; the result is the same. `index` (optional) remembers row
-// starts across calls, so the rows above a window are walked once per file, not once per decode.
+// `index` (optional): MCU positions of files seen before (jpeg_mcu_index.h); a file it knows, or
+// has room for, is decoded from a JPEG of only the window's MCUs (jpeg_scan.h): the same pixels,
+// entropy decoding in proportion to the window instead of every MCU above and beside it.
+// `narrow`: do that even without an index (scanning the file each time; for tests).
 // `eoi_appended`: the caller appended the EOI marker to a file that lacked it, so a trailing
 // FF D9 proves nothing and the rows below the window are entropy-decoded to check the scan.
 void decode_jpeg_window(const std::uint8_t* data, std::size_t size, int denom, int channels, bool strict,
                         bool fast_dct, JpegWindow& win, ByteBuffer& buf, const std::string& source,
-                        bool eoi_appended = false, bool resume = true, JpegRowIndex* index = nullptr);
+                        bool eoi_appended = false, bool narrow = false, JpegMcuIndex* index = nullptr);
 
 }  // namespace stoker::detail
