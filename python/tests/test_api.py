@@ -1,4 +1,6 @@
 """The Dataset API from Python: sources, transformations, iterator options, stats, errors."""
+import os
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,30 @@ def test_decode_jpeg_options_crop_resize_flip_normalize(jpeg_folder):
     assert images.dtype == np.float32 and images.shape == (6, 8, 10, 3)
     gray = collect(ds.map(stoker.decode_jpeg(size=12, crop="center", resize_shorter=14, gray=True)))
     assert gray[0][0].shape == (12, 12, 1)
+
+
+def test_decode_jpeg_mcu_index_gives_the_same_crops(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(3)
+    for cls in ("a", "b"):
+        os.makedirs(tmp_path / cls)
+        for i in range(3):
+            base = np.linspace(0, 255, 160 * 120 * 3).reshape(120, 160, 3)
+            pixels = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / cls / f"{i}.jpg", quality=90)
+
+    def passes(index_bytes):
+        ds = stoker.image_folder(str(tmp_path)).map(
+            stoker.decode_jpeg(size=48, crop="random_resized", flip=0.5, mcu_index_bytes=index_bytes)).batch(6)
+        return [np.asarray(b[0]).copy() for epoch in range(3)
+                for b in ds.iterator(threads=2, seed=epoch)]
+
+    plain, indexed = passes(0), passes(1 << 20)
+    assert len(plain) == 3
+    for x, y in zip(plain, indexed):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(stoker.InvalidArgumentError):
+        stoker.decode_jpeg(mcu_index_bytes=-1)
 
 
 def test_files_with_cast_and_normalize(jpeg_folder):
