@@ -13,6 +13,13 @@ std::uint32_t be16(const std::uint8_t* p) { return static_cast<std::uint32_t>(p[
 // Canonical Huffman codes from a DHT's 16 counts and its symbols, as libjpeg builds them; false
 // for a table libjpeg would refuse (over-subscribed or holding the all-ones code).
 bool build_table(const std::uint8_t* counts, const std::uint8_t* vals, int nvals, JpegHuffman& t) {
+  // Every code of every length must fit that length, the all-ones code excluded (libjpeg's check),
+  // before any table is filled from them.
+  for (std::int32_t len = 1, next = 0; len <= 16; ++len) {
+    next += counts[len - 1];
+    if (next >= (std::int32_t{1} << len)) return false;
+    next <<= 1;
+  }
   std::memset(t.fast_len, 0, sizeof t.fast_len);
   std::memset(t.fast_ac, 0, sizeof t.fast_ac);
   std::memset(t.code_len, 0, sizeof t.code_len);
@@ -41,7 +48,6 @@ bool build_table(const std::uint8_t* counts, const std::uint8_t* vals, int nvals
         for (std::int32_t f = code << shift; f < (code + 1) << shift; ++f) t.fast_ac[f] = entry;
       }
     }
-    if (code >= (std::int32_t{1} << len)) return false;
     code <<= 1;
   }
   t.maxcode[17] = 0x7FFFFFFF;

@@ -181,6 +181,31 @@ TEST(JpegScan, ScansNotEndingAtEoiDecodeAsTheOriginal) {
   }
 }
 
+// A Huffman table with more codes of a length than that length has (found by fuzzing: the fast
+// tables were filled past their end before the check) is refused before anything is filled.
+TEST(JpegScan, OversubscribedHuffmanTablesAreRefused) {
+  auto jpeg = make_jpeg(32, 32, 3, {}, 4);
+  std::size_t dht = 2;
+  while (dht + 4 < jpeg.size() && !(jpeg[dht] == 0xFF && jpeg[dht + 1] == 0xC4)) dht += 2 + (jpeg[dht + 2] << 8 | jpeg[dht + 3]);
+  ASSERT_LT(dht + 21, jpeg.size());
+  std::uint8_t* counts = &jpeg[dht + 5];  // after the marker, the length and the class/slot byte
+  int moved = 0;
+  for (int len = 15; len >= 2 && moved < 3; --len) {
+    while (counts[len] > 0 && moved < 3) {
+      --counts[len];
+      ++moved;
+    }
+  }
+  counts[0] = static_cast<std::uint8_t>(counts[0] + moved);  // 3+ codes of length 1: only 2 exist
+  detail::JpegLayout l;
+  EXPECT_FALSE(detail::parse_jpeg_layout(jpeg.data(), jpeg.size(), l));
+  for (bool narrow : {false, true}) {  // libjpeg refuses it too, both ways
+    detail::JpegWindow w{8, 8, 16, 16};
+    detail::ByteBuffer b;
+    EXPECT_THROW(detail::decode_jpeg_window(jpeg.data(), jpeg.size(), 1, 3, false, false, w, b, "t", false, narrow), Error);
+  }
+}
+
 // Optimised tables hold only the codes the image uses: a synthetic MCU may not exist, then the
 // original is decoded. Either way the window is the same.
 TEST(JpegScan, OptimisedTablesDecodeTheSameWindows) {
