@@ -12,14 +12,24 @@ include(CMakePackageConfigHelpers)
 
 set(STOKER_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/stoker)
 set(stoker_exported)
+# Headers internal to their library (included by its .cc files only, never by an installed header).
+set(stoker_internal_headers device/feeder_state.h device/copy_plan.h formats/hdf5_buffer_hub.h formats/jpeg_scan.h
+    formats/jpeg_window.h formats/jpeg_mcu_index.h formats/resize_kernels.h trainer/cpu_layers.h trainer/cuda_layers.h trainer/cuda_handles.h
+    trainer/cpu_blas.h trainer/cuda_kernels.h)
 foreach(part pipeline formats device trainer)
   if(TARGET stoker_${part})
     set_target_properties(stoker_${part} PROPERTIES EXPORT_NAME ${part})
     # The same names inside the tree, so in-tree and installed consumers read alike.
     add_library(stoker::${part} ALIAS stoker_${part})
     list(APPEND stoker_exported stoker_${part})
+    set(excluded)
+    foreach(h ${stoker_internal_headers})
+      if(h MATCHES "^${part}/(.*)$")
+        list(APPEND excluded PATTERN "${CMAKE_MATCH_1}" EXCLUDE)
+      endif()
+    endforeach()
     install(DIRECTORY ${PROJECT_SOURCE_DIR}/${part}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/stoker/${part}
-            FILES_MATCHING PATTERN "*.h")
+            FILES_MATCHING PATTERN "*.h" ${excluded})
   endif()
 endforeach()
 
