@@ -90,6 +90,7 @@ JpegHeader header_with(ThreadState& st, const std::uint8_t* data, std::size_t si
     throw Error(ErrorCode::kDataLoss, "not a JPEG: starts with " + hex2(data, size) + ", expected 0xff 0xd8", ctx);
   }
   JpegHeader hd;
+  st.discard();  // a new handle per image: none of the last image's tables (see Decoder::fresh)
   tjhandle h = st.get();
   if (tjDecompressHeader3(h, data, static_cast<unsigned long>(size), &hd.width, &hd.height, &hd.subsampling,
                           &hd.colorspace) != 0) {

@@ -224,6 +224,33 @@ TEST(JpegDecodeErrors, AFailureDoesNotPoisonTheNextDecodeOnTheSameThread) {
   }
 }
 
+// A decompressor keeps the tables of the images it decoded: a file lacking its quantisation table
+// decoded with the previous file's (found by fuzzing: the output depended on what the thread had
+// decoded before). Every image must bring its own: an error naming the table, whatever came before,
+// on the full path and on the windowed (crop) path alike.
+TEST(JpegDecodeErrors, AFileWithoutItsTablesNeverBorrowsAnotherFilesTables) {
+  auto good = make_jpeg(64, 96, 3, {}, 5);
+  std::vector<std::uint8_t> stripped(good.begin(), good.begin() + 2);
+  for (std::size_t p = 2; p + 4 <= good.size();) {  // drop every DQT segment, keep the rest
+    const std::size_t len = static_cast<std::size_t>(good[p + 2] << 8 | good[p + 3]);
+    const bool scan = good[p + 1] == 0xDA;
+    if (good[p + 1] != 0xDB) stripped.insert(stripped.end(), good.begin() + static_cast<long>(p),
+                                             scan ? good.end() : good.begin() + static_cast<long>(p + 2 + len));
+    if (scan) break;
+    p += 2 + len;
+  }
+  const DecodeJpegOptions full{}, crop{.height = 16, .width = 16, .crop = CropMode::kCenter};
+  for (const DecodeJpegOptions& o : {full, crop}) {
+    decode(good, o);  // leaves its tables in this thread's decompressor
+    try {
+      decode(stripped, o);
+      ADD_FAILURE() << "a JPEG without its quantisation table decoded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("Quantization table"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // Valid JPEG flavours this libjpeg-turbo build cannot decode are kUnsupported, not kDataLoss.
 TEST(JpegDecodeErrors, TwelveBitAndLosslessAreUnsupported) {
   TempDir dir;
