@@ -13,7 +13,8 @@
 // time (user + sys) per image and its ratio: the pipeline runs batch assembly on the consumer
 // thread beside its 2 workers, so on a machine others load too it can win a larger share of the
 // CPUs than the 2-thread loop; images per CPU-second do not depend on that share.
-//   build/bench/jpeg_bench --benchmark_repetitions=3        (STOKER_BENCH_REPS: side-by-side reps)
+//   build/bench/jpeg_bench --benchmark_repetitions=3        (STOKER_BENCH_REPS: side-by-side reps;
+//   STOKER_BENCH_REPS=0 --benchmark_filter=none: only generate the folder)
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <turbojpeg.h>
@@ -324,6 +325,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   const char* reps = std::getenv("STOKER_BENCH_REPS");
-  side_by_side(reps ? std::max(1, std::atoi(reps)) : 5);
+  if (reps && std::atoi(reps) <= 0) return 0;  // the folder only (bench/compare makes its photos so)
+  side_by_side(reps ? std::atoi(reps) : 5);
   return 0;
 }

@@ -84,9 +84,8 @@ NarrowState& narrow_state() {
   return s;
 }
 
-// A JPEG of only the MCUs under the window plus one MCU row of margin above and below (chroma
-// upsampling reads one sample of context across an MCU edge; at the image's edges the margin is
-// the edge itself, as in the original). No column margin: a cropped decode (jpeg_crop_scanline)
+// A JPEG of only the MCUs under the window, plus an MCU row above or below where chroma
+// upsampling needs it (at the image's edges the edge itself, as in the original). No column margin: a cropped decode (jpeg_crop_scanline)
 // upsamples its columns as an image of their own, here and in the original alike. MCU points come from `index` when it knows the file, else
 // from a scan (added to `index` when it has room; without an index only when `scan` is set).
 // On success the window's origin moves by (*dx, *dy) in the new JPEG (subtract them).
@@ -115,8 +114,12 @@ bool narrow_for(const std::uint8_t* data, std::size_t size, int denom, const Jpe
   }
   const int m0 = win.x / mw;
   const int m1 = std::min(l.mcus_per_row, (win.x + win.w + mw - 1) / mw);
-  const int r0 = std::max(0, win.y / mh - 1);
-  const int r1 = std::min(l.mcu_rows, (win.y + win.h + mh - 1) / mh + 1);
+  // An MCU row of context only where the window's first or last output row is within two rows of
+  // its MCU row's edge: fancy upsampling (h2v2, h1v2) blends in one chroma row across that edge,
+  // which is two output rows; farther in, the window's own MCU rows hold all it reads.
+  const int last = win.y + win.h - 1;
+  const int r0 = win.y / mh - (win.y / mh > 0 && win.y % mh < 2 ? 1 : 0);
+  const int r1 = std::min(l.mcu_rows, last / mh + 1 + (last % mh > mh - 3 ? 1 : 0));
   if (!write_window_jpeg(l, data, size, points, r0, r1, m0, m1, ns.stream)) return false;
   *dx = (m0 - 1) * mw;
   *dy = r0 * mh;

@@ -65,15 +65,18 @@ class Hdf5Layout:
         return lo, min(lo + self.block_rows, self.rows)
 
 
-def timed_pass(make_iterator, warmup_batches=3, to_shape=None):
-    """Warm up on a throwaway iterator, then time one whole pass of a fresh one.
+def timed_pass(make_iterator, warmup_batches=3, to_shape=None, warmup_pass=False):
+    """Warm up on a throwaway iterator (a few batches, or a whole pass with warmup_pass: every side
+    then times a later epoch of training), then time one whole pass of a fresh one.
 
     make_iterator() returns an iterable of (images, labels) batches. Returns a dict of the pass'
     counts and timings."""
     it = iter(make_iterator())
-    for _ in range(warmup_batches):
+    n = 0
+    while warmup_pass or n < warmup_batches:
         if next(it, None) is None:
             break
+        n += 1
     del it
 
     t0 = time.perf_counter()
@@ -116,4 +119,8 @@ def side_parser(doc):
     p.add_argument("--data", required=True)
     p.add_argument("--name", help="workload name in the JSON line (default: the workload)")
     p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--rrc", action="store_true",
+                   help="jpeg: random-resized crop (area 0.08-1, aspect 3/4-4/3) to --size and a horizontal flip "
+                        "with probability 0.5, the ImageNet training augmentation")
+    p.add_argument("--warmup-pass", action="store_true", help="time the second pass (a whole untimed pass first)")
     return p

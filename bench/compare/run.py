@@ -34,8 +34,10 @@ DATASETS = {
     "jpeg128": {"kind": "jpeg", "n": 30000, "size": "128x128"},
     "jpeg256": {"kind": "jpeg", "n": 10000, "size": "256x256"},
     "h5_64": {"kind": "hdf5", "n": 200000, "size": "64x64"},
+    # ImageNet-like photos (500x375, ~107 KB at quality 90), made by bench/jpeg_bench's generator.
+    "photos": {"kind": "jpeg", "n": 2000, "size": "500x375", "maker": "jpeg_bench"},
 }
-QUICK = {"jpeg128": 2000, "jpeg256": 1000, "h5_64": 10000}
+QUICK = {"jpeg128": 2000, "jpeg256": 1000, "h5_64": 10000, "photos": 256}
 
 # workload -> dataset, extra args for every side, and its contenders: (label, script, args).
 # The first tf.data and the first torch contender are the headline peers.
@@ -58,6 +60,17 @@ WORKLOADS = {
             ("stoker", "stoker_side.py", []),
             ("tf.data", "tf_side.py", []),
             ("tf.data dct-scale", "tf_side.py", ["--dct-scale"]),
+            ("torch", "torch_side.py", ["--decoder", "torchvision"]),
+        ],
+    },
+    "jpeg-rrc": {
+        "dataset": "photos", "args": ["--size", "224x224", "--rrc", "--warmup-pass"],
+        "what": "ImageNet-like 500x375 photos, random-resized crop to 224x224 + flip (the training augmentation); "
+                "every side times its second pass",
+        "contenders": [
+            ("stoker", "stoker_side.py", ["--mcu-index", str(64 << 20)]),
+            ("stoker no index", "stoker_side.py", []),
+            ("tf.data", "tf_side.py", []),
             ("torch", "torch_side.py", ["--decoder", "torchvision"]),
         ],
     },
@@ -92,8 +105,14 @@ def make_datasets(work, names, quick):
             continue
         log(f"making {name}: {spec}")
         subprocess.run(["rm", "-rf", out], check=True)
-        cmd = [stoker, "make-dataset", out, "--n", str(spec["n"]), "--test-n", "0", "--size", spec["size"]]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        if spec.get("maker") == "jpeg_bench":
+            bench = os.path.join(os.path.dirname(os.path.dirname(stoker)), "bench", "jpeg_bench")
+            env = dict(os.environ, STOKER_JPEG_BENCH_DIR=paths[name], STOKER_JPEG_BENCH_COUNT=str(spec["n"]),
+                       STOKER_BENCH_REPS="0")
+            subprocess.run([bench, "--benchmark_filter=none"], check=True, env=env, stdout=subprocess.DEVNULL)
+        else:
+            cmd = [stoker, "make-dataset", out, "--n", str(spec["n"]), "--test-n", "0", "--size", spec["size"]]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         json.dump(spec, open(stamp, "w"))
     return paths
 

@@ -3,7 +3,8 @@ module (pip install . from the repository root) and timed in the same Python loo
 sides (common.timed_pass), so every contender pays the same per-batch Python cost.
 
   jpeg:  image_folder -> shuffle (the whole path list) -> map(decode_jpeg [fused DCT-scaled decode
-         + bilinear resize to --size], T threads) -> batch(B) -> prefetch(2)
+         + bilinear resize to --size; --rrc: random-resized crop + flip, windowed decode, with
+         --mcu-index an index of MCU positions], T threads) -> batch(B) -> prefetch(2)
   hdf5:  hdf5 (chunk-aligned blocks of common.Hdf5Layout's size, in random order) -> shuffle(S)
          -> batch(B) -> prefetch(2)
 Batches reach the loop as stoker.Tensor (zero-copy DLPack/array-interface tensors).
@@ -31,6 +32,8 @@ def main():
     p.add_argument("--shuffle-buffer", type=int, default=10000)
     p.add_argument("--size", help="jpeg: HxW (default: the first image's size)")
     p.add_argument("--memory-budget", default="512M")
+    p.add_argument("--mcu-index", type=int, default=0,
+                   help="jpeg --rrc: decode_jpeg's mcu_index_bytes (later passes decode only the crop's MCUs)")
     args = p.parse_args()
     try:
         import stoker
@@ -40,10 +43,13 @@ def main():
     if args.workload == "jpeg":
         classes, paths, labels = stoker.list_image_folder(args.data)
         size = tuple(int(v) for v in args.size.split("x")) if args.size else None
-        ds = (stoker.files(paths, labels).shuffle(len(paths))
-              .map(stoker.decode_jpeg(size=size)).batch(args.batch).prefetch(2))
-        pipeline = (f"files({len(paths)}) -> shuffle({len(paths)}) -> map(decode_jpeg(size={size})) "
-                    f"-> batch({args.batch}) -> prefetch(2)")
+        if args.rrc:
+            decode = stoker.decode_jpeg(size=size, crop="random_resized", flip=0.5, mcu_index_bytes=args.mcu_index)
+            op = f"decode_jpeg(size={size}, crop='random_resized', flip=0.5, mcu_index_bytes={args.mcu_index})"
+        else:
+            decode, op = stoker.decode_jpeg(size=size), f"decode_jpeg(size={size})"
+        ds = stoker.files(paths, labels).shuffle(len(paths)).map(decode).batch(args.batch).prefetch(2)
+        pipeline = f"files({len(paths)}) -> shuffle({len(paths)}) -> map({op}) -> batch({args.batch}) -> prefetch(2)"
     else:
         layout = common.Hdf5Layout(args.data, shuffle_buffer=args.shuffle_buffer)
         ds = (stoker.hdf5(args.data, block_rows=layout.block_rows, shuffle_blocks=True)
@@ -56,7 +62,7 @@ def main():
         epoch[0] += 1
         return ds.iterator(threads=args.threads, memory_budget=args.memory_budget, seed=epoch[0])
 
-    result = common.timed_pass(make_iterator)
+    result = common.timed_pass(make_iterator, warmup_pass=args.warmup_pass)
     settings = {"pipeline": pipeline, "memory_budget": args.memory_budget, "stoker": stoker.__version__,
                 "cpus": os.cpu_count()}
     common.report("stoker", f"threads={args.threads}", args.name or args.workload, result, settings)

@@ -3,7 +3,8 @@ user would write them. Prints one JSON line (see common.py).
 
 jpeg:  list the folder -> shuffle the whole (path, label) list each pass -> map(read_file +
        decode_jpeg RGB [+ tf.image.resize bilinear, rounded back to uint8], num_parallel_calls)
-       -> batch -> prefetch(2) (--autotune: AUTOTUNE for both). --dct-scale: decode_jpeg(ratio=2/4/8) first where the output
+       -> batch -> prefetch(2) (--autotune: AUTOTUNE for both). --rrc: sample_distorted_bounding_box
+       + decode_and_crop_jpeg + resize + random_flip_left_right instead of decode [+ resize]. --dct-scale: decode_jpeg(ratio=2/4/8) first where the output
        allows (what stoker does by default; the tf.data guide's examples do not).
 hdf5:  block numbers -> shuffle them each pass -> map(tf.numpy_function reading one block of rows
        with h5py, num_parallel_calls) -> unbatch -> shuffle(buffer) -> batch -> prefetch(2).
@@ -34,6 +35,20 @@ def jpeg_dataset(args, parallel):
         ratio *= 2
     resize = (-(-src_h // ratio), -(-src_w // ratio)) != (h, w)  # libjpeg rounds scaled sizes up
 
+    def load_rrc(path, label):
+        # The ImageNet training crop of TensorFlow's model garden: a distorted bounding box, decoded
+        # with decode_and_crop_jpeg (only the window's rows and columns), resized, flipped.
+        data = tf.io.read_file(path)
+        begin, box, _ = tf.image.sample_distorted_bounding_box(
+            tf.image.extract_jpeg_shape(data), bounding_boxes=tf.zeros([1, 0, 4]), min_object_covered=0.0,
+            aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+            use_image_if_no_bounding_boxes=True)
+        window = tf.stack([begin[0], begin[1], box[0], box[1]])
+        img = tf.io.decode_and_crop_jpeg(data, window, channels=3)
+        img = tf.image.resize(img, (h, w), method="bilinear")
+        img = tf.image.random_flip_left_right(tf.cast(tf.clip_by_value(tf.round(img), 0, 255), tf.uint8))
+        return img, label
+
     def load(path, label):
         img = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
         if resize:
@@ -43,10 +58,11 @@ def jpeg_dataset(args, parallel):
 
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     ds = ds.shuffle(len(paths), seed=args.seed, reshuffle_each_iteration=True)
-    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.map(load_rrc if args.rrc else load, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(args.batch).prefetch(tf.data.AUTOTUNE if args.autotune else 2)
     settings = {"files": len(paths), "source_size": [src_h, src_w], "size": [h, w], "resize": resize,
-                "dct_ratio": ratio, "shuffle": f"whole list ({len(paths)})"}
+                "dct_ratio": ratio, "shuffle": f"whole list ({len(paths)})",
+                "crop": "sample_distorted_bounding_box + decode_and_crop_jpeg + flip" if args.rrc else None}
     return ds, settings
 
 
@@ -115,7 +131,7 @@ def main():
         ds = ds.with_options(options)
     settings.update({"batch": args.batch, "num_parallel_calls": "AUTOTUNE" if args.autotune else args.threads,
                      "prefetch": "AUTOTUNE" if args.autotune else 2, "autotune": args.autotune, "tf": tf.__version__, "cpus": os.cpu_count()})
-    result = common.timed_pass(lambda: ds)
+    result = common.timed_pass(lambda: ds, warmup_pass=args.warmup_pass)
     variant = "autotune" if args.autotune else f"parallel={args.threads},autotune off"
     if args.workload == "hdf5":
         variant += f",{args.reader}"

@@ -4,7 +4,8 @@ user would write them, through torch.utils.data.DataLoader. Prints one JSON line
 jpeg (map-style Dataset, DataLoader(shuffle=True): a new permutation of the whole file list each
       pass, batch_size, num_workers worker processes, prefetch_factor 2, persistent workers):
   --decoder torchvision  torchvision.io.read_file + decode_jpeg(RGB) [+ transforms.v2 resize,
-                         bilinear, antialias], CHW permuted to HWC like the other frameworks
+                         bilinear, antialias; --rrc: v2.RandomResizedCrop + RandomHorizontalFlip],
+                         CHW permuted to HWC like the other frameworks
   --decoder pil          PIL.Image.open().convert("RGB") [+ resize bilinear], what
                          torchvision.datasets.ImageFolder's default loader does
 hdf5:
@@ -28,8 +29,12 @@ import common
 
 
 class JpegFolder(Dataset):
-    def __init__(self, paths, labels, size, resize, decoder):
+    def __init__(self, paths, labels, size, resize, decoder, rrc=False):
         self.paths, self.labels, self.size, self.resize, self.decoder = paths, labels, size, resize, decoder
+        self.rrc = None
+        if rrc:  # torchvision's ImageNet training transform (on tensors or PIL images alike)
+            from torchvision.transforms import v2
+            self.rrc = v2.Compose([v2.RandomResizedCrop(list(size), antialias=True), v2.RandomHorizontalFlip()])
 
     def __len__(self):
         return len(self.paths)
@@ -39,13 +44,17 @@ class JpegFolder(Dataset):
             from torchvision.io import ImageReadMode, decode_jpeg, read_file
             from torchvision.transforms.v2 import functional as F
             img = decode_jpeg(read_file(self.paths[i]), mode=ImageReadMode.RGB)
-            if self.resize:
+            if self.rrc:
+                img = self.rrc(img)
+            elif self.resize:
                 img = F.resize(img, list(self.size), antialias=True)
             img = img.permute(1, 2, 0)
         else:
             with Image.open(self.paths[i]) as im:
                 im = im.convert("RGB")
-                if self.resize:
+                if self.rrc:
+                    im = self.rrc(im)
+                elif self.resize:
                     im = im.resize((self.size[1], self.size[0]), Image.BILINEAR)
                 img = torch.from_numpy(np.array(im))
         return img, self.labels[i]
@@ -127,7 +136,7 @@ def main():
             src_w, src_h = im.size
         size = args.size or (src_h, src_w)
         resize = tuple(size) != (src_h, src_w)
-        ds = JpegFolder(paths, labels, size, resize, args.decoder)
+        ds = JpegFolder(paths, labels, size, resize, args.decoder, args.rrc)
         loader = DataLoader(ds, batch_size=args.batch, shuffle=True, **common_loader)
         variant = args.decoder
         settings = {"files": len(paths), "source_size": [src_h, src_w], "size": list(size), "resize": resize,
@@ -147,7 +156,7 @@ def main():
                     "block_rows": lay.block_rows, "shuffle": shuffle}
     settings.update({"batch": args.batch, "num_workers": args.threads, "prefetch_factor": 2, "persistent_workers": True,
                      "torch": torch.__version__, "cpus": os.cpu_count()})
-    result = common.timed_pass(lambda: loader)
+    result = common.timed_pass(lambda: loader, warmup_pass=args.warmup_pass)
     common.report("torch", f"{variant},workers={args.threads}", args.name or args.workload, result, settings)
 
 

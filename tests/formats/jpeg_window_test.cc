@@ -91,13 +91,7 @@ TEST(JpegWindowDecode, TruncationBelowTheWindowIsStillAnError) {
 
 TEST(JpegWindowDecode, CmykAndGrayWindows) {
   const int h = 40, w = 48;
-  auto rgb = smooth_image(h, w, 3, 2);
-  std::vector<std::uint8_t> cmyk(static_cast<std::size_t>(h) * w * 4);
-  for (std::size_t i = 0; i < static_cast<std::size_t>(h) * w; ++i) {
-    for (int ch = 0; ch < 3; ++ch) cmyk[4 * i + ch] = rgb[3 * i + ch];
-    cmyk[4 * i + 3] = 255;
-  }
-  auto jpeg = encode_jpeg(cmyk.data(), h, w, 4, {.quality = 95, .subsampling = JpegSubsampling::k444});
+  auto jpeg = cmyk_jpeg_of_smooth_rgb(h, w, 2);
   Tensor full = decode(jpeg);
   Tensor crop = decode(jpeg, {.height = 10, .width = 12, .crop = CropMode::kCenter});
   for (int y = 0; y < 10; ++y)
