@@ -85,10 +85,11 @@ NarrowState& narrow_state() {
 }
 
 // A JPEG of only the MCUs under the window, plus an MCU row above or below where chroma
-// upsampling needs it (at the image's edges the edge itself, as in the original). No column margin: a cropped decode (jpeg_crop_scanline)
-// upsamples its columns as an image of their own, here and in the original alike. MCU points come from `index` when it knows the file, else
-// from a scan (added to `index` when it has room; without an index only when `scan` is set).
-// On success the window's origin moves by (*dx, *dy) in the new JPEG (subtract them).
+// upsampling needs it (at the image's edges the edge itself, as in the original). No column
+// margin: a cropped decode (jpeg_crop_scanline) upsamples its columns as an image of their own,
+// here and in the original alike. MCU points come from `index` when it knows the file, else from a
+// scan (added to `index` when it has room; without an index only when `scan` is set). On success
+// the window's origin moves by (*dx, *dy) in the new JPEG (subtract them).
 bool narrow_for(const std::uint8_t* data, std::size_t size, int denom, const JpegWindow& win, JpegMcuIndex* index,
                 bool scan, NarrowState& ns, int* dx, int* dy) {
   if (denom < 1 || denom > 8 || !parse_jpeg_layout(data, size, ns.layout)) return false;
@@ -112,6 +113,12 @@ bool narrow_for(const std::uint8_t* data, std::size_t size, int denom, const Jpe
     if (index) index->add(key, ns.points);
     points = ns.points.data();
   }
+  struct TrimPoints {  // a huge image's points are not kept by the thread after use (> 1 MiB)
+    std::vector<JpegScanPoint>& v;
+    ~TrimPoints() {
+      if (v.capacity() * sizeof(JpegScanPoint) > (std::size_t{1} << 20)) std::vector<JpegScanPoint>().swap(v);
+    }
+  } trim{ns.points};
   const int m0 = win.x / mw;
   const int m1 = std::min(l.mcus_per_row, (win.x + win.w + mw - 1) / mw);
   // An MCU row of context only where the window's first or last output row is within two rows of
