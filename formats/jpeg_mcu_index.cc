@@ -21,16 +21,18 @@ bool JpegMcuIndex::has_room(std::size_t n) const {
   return bytes_ + cost(n) <= capacity_;
 }
 
-void JpegMcuIndex::add(const JpegContentKey& key, std::vector<JpegScanPoint> points) {
+JpegMcuIndex::Points JpegMcuIndex::add(const JpegContentKey& key, std::vector<JpegScanPoint> points) {
   const std::size_t grow = cost(points.size());
+  auto shared = std::make_shared<const std::vector<JpegScanPoint>>(std::move(points));
   try {
-    auto shared = std::make_shared<const std::vector<JpegScanPoint>>(std::move(points));
     std::lock_guard lock(mu_);
-    if (bytes_ + grow > capacity_ || files_.count(key)) return;
-    files_.emplace(key, std::move(shared));
-    bytes_ += grow;
+    if (bytes_ + grow <= capacity_ && !files_.count(key)) {
+      files_.emplace(key, shared);
+      bytes_ += grow;
+    }
   } catch (const std::bad_alloc&) {  // an index only saves time: without memory, decode as before
   }
+  return shared;
 }
 
 std::size_t JpegMcuIndex::bytes() const {

@@ -41,8 +41,9 @@ class JpegMcuIndex {
   Points find(const JpegContentKey& key) const;
   // Whether a file of `n` points would be added now.
   bool has_room(std::size_t n) const;
-  // Adds the file's points when there is room (else nothing).
-  void add(const JpegContentKey& key, std::vector<JpegScanPoint> points);
+  // Takes the file's points and adds them when there is room; returns them either way (shared, so
+  // the caller decodes from them without a copy).
+  Points add(const JpegContentKey& key, std::vector<JpegScanPoint> points);
 
   std::size_t bytes() const;
   std::size_t capacity() const { return capacity_; }

@@ -110,8 +110,13 @@ bool narrow_for(const std::uint8_t* data, std::size_t size, int denom, const Jpe
     if (index ? !index->has_room(n) : !scan) return false;
     ns.points.resize(n);
     if (!scan_mcu_points(l, data, size, ns.points.data())) return false;
-    if (index) index->add(key, ns.points);
-    points = ns.points.data();
+    if (index) {  // the index takes the points (the thread's buffer starts again empty)
+      known = index->add(key, std::move(ns.points));
+      ns.points.clear();
+      points = known->data();
+    } else {
+      points = ns.points.data();
+    }
   }
   struct TrimPoints {  // a huge image's points are not kept by the thread after use (> 1 MiB)
     std::vector<JpegScanPoint>& v;
